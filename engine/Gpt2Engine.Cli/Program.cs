@@ -1,0 +1,1 @@
+return Gpt2Engine.Cli.CliApp.Run(args);

@@ -1,0 +1,54 @@
+namespace Gpt2Engine.Model;
+
+/// <summary>GPT-2 hyperparameters (the five numbers of <c>hparams.json</c>).</summary>
+public sealed record Gpt2Config(int VocabSize, int ContextLength, int Channels, int Layers, int Heads)
+{
+    public const int Gpt2VocabSize = 50257;
+    public const int EndOfText = 50256;
+    public const float LayerNormEpsilon = 1e-5f;
+
+    public int HeadSize => Channels / Heads;
+
+    public long ParameterCount => ParameterLayout.For(this).TotalCount;
+
+    /// <summary>Throws a <see cref="Gpt2Exception"/> naming <paramref name="source"/> if the numbers cannot describe a GPT-2.</summary>
+    public void Validate(string source)
+    {
+        if (VocabSize <= 0 || ContextLength <= 0 || Channels <= 0 || Layers <= 0 || Heads <= 0)
+            throw new Gpt2Exception($"{source}: hyperparameters must be positive (n_vocab={VocabSize}, n_ctx={ContextLength}, n_embd={Channels}, n_layer={Layers}, n_head={Heads})");
+        if (Channels % Heads != 0)
+            throw new Gpt2Exception($"{source}: n_embd={Channels} is not divisible by n_head={Heads}");
+    }
+
+    public override string ToString() =>
+        $"n_vocab={VocabSize} n_ctx={ContextLength} n_embd={Channels} n_layer={Layers} n_head={Heads}";
+}
+
+/// <summary>The four released GPT-2 sizes, by their release names and by the paper's names.</summary>
+public static class Gpt2Sizes
+{
+    public static readonly IReadOnlyList<(string ReleaseName, string PaperName, Gpt2Config Config)> All =
+    [
+        ("124M", "117M", new Gpt2Config(Gpt2Config.Gpt2VocabSize, 1024, 768, 12, 12)),
+        ("355M", "345M", new Gpt2Config(Gpt2Config.Gpt2VocabSize, 1024, 1024, 24, 16)),
+        ("774M", "762M", new Gpt2Config(Gpt2Config.Gpt2VocabSize, 1024, 1280, 36, 20)),
+        ("1558M", "1542M", new Gpt2Config(Gpt2Config.Gpt2VocabSize, 1024, 1600, 48, 25)),
+    ];
+
+    /// <summary>Finds a size by release name (124M...) or paper name (117M...), case-insensitively.</summary>
+    public static bool TryFind(string name, out string releaseName, out Gpt2Config config)
+    {
+        foreach (var (release, paper, c) in All)
+        {
+            if (string.Equals(name, release, StringComparison.OrdinalIgnoreCase) || string.Equals(name, paper, StringComparison.OrdinalIgnoreCase))
+            {
+                (releaseName, config) = (release, c);
+                return true;
+            }
+        }
+        (releaseName, config) = ("", null!);
+        return false;
+    }
+
+    public static string Names => string.Join(", ", All.Select(s => $"{s.ReleaseName} ({s.PaperName})"));
+}
