@@ -10,44 +10,59 @@ public static class TensorBundleWriter
 {
     public static void Write(string prefix, IEnumerable<TensorView> tensors)
     {
-        var sorted = tensors.Select(t => (Key: Encoding.UTF8.GetBytes(t.Name), Tensor: t)).ToList();
-        sorted.Sort((a, b) => a.Key.AsSpan().SequenceCompareTo(b.Key));
-        for (int i = 1; i < sorted.Count; i++)
-            if (sorted[i - 1].Key.AsSpan().SequenceEqual(sorted[i].Key)) throw new ArgumentException($"duplicate tensor name '{sorted[i].Tensor.Name}'");
+        var sorted = tensors.OrderBy(t => Encoding.UTF8.GetBytes(t.Name), ByteOrder.Instance).ToList();
+        var entries = new List<BundleEntry>(sorted.Count);
+        long offset = 0;
+        foreach (var t in sorted)
+        {
+            if (t.DType == TensorDType.String) throw new ArgumentException($"tensor '{t.Name}': string tensors cannot be written");
+            entries.Add(new BundleEntry(t.Name, TfDataTypes.FromDType(t.DType), t.DType, t.Shape, 0, offset, t.ByteLength, Crc32C.Mask(Crc32C.Compute(t.Address, t.ByteLength))));
+            offset += t.ByteLength;
+        }
+        byte[] index = BuildIndex(entries, shardCount: 1);
+        CheckpointFiles.WriteAtomic(TensorBundle.ShardPath(prefix, 0, 1), stream =>
+        {
+            foreach (var t in sorted) CheckpointFiles.WriteNative(stream, t.Address, t.ByteLength);
+        });
+        CheckpointFiles.WriteAtomic(prefix + ".index", index);
+    }
 
+    /// <summary>The <c>.index</c> file for these entries, byte for byte as TensorFlow writes it.</summary>
+    internal static byte[] BuildIndex(IEnumerable<BundleEntry> entries, int shardCount)
+    {
         var table = new SsTableWriter();
         var header = new ProtoWriter();
-        header.Varint(1, 1); // num_shards
+        header.Varint(1, (ulong)shardCount);
         var version = new ProtoWriter();
         version.Varint(1, 1); // producer = kTensorBundleVersion
         header.Bytes(3, version.ToArray());
         table.Add([], header.ToArray());
 
-        long offset = 0;
-        foreach (var (key, tensor) in sorted)
+        foreach (var e in entries.OrderBy(e => Encoding.UTF8.GetBytes(e.Name), ByteOrder.Instance))
         {
-            if (tensor.DType == TensorDType.String) throw new ArgumentException($"tensor '{tensor.Name}': string tensors cannot be written");
             var shape = new ProtoWriter();
-            foreach (int d in tensor.Shape)
+            foreach (int d in e.Shape)
             {
                 var dim = new ProtoWriter();
                 dim.Varint(1, (ulong)d);
                 shape.Bytes(2, dim.ToArray());
             }
             var entry = new ProtoWriter();
-            entry.Varint(1, (ulong)TfDataTypes.FromDType(tensor.DType));
+            entry.Varint(1, (ulong)e.DataType);
             entry.Bytes(2, shape.ToArray());
-            entry.Varint(4, (ulong)offset);
-            entry.Varint(5, (ulong)tensor.ByteLength);
-            entry.Fixed32(6, Crc32C.Mask(Crc32C.Compute(tensor.Address, tensor.ByteLength)));
-            table.Add(key, entry.ToArray());
-            offset += tensor.ByteLength;
+            entry.Varint(3, (ulong)e.ShardId);
+            entry.Varint(4, (ulong)e.Offset);
+            entry.Varint(5, (ulong)e.Size);
+            entry.Fixed32(6, e.MaskedCrc32C);
+            table.Add(Encoding.UTF8.GetBytes(e.Name), entry.ToArray());
         }
+        return table.Finish();
+    }
 
-        CheckpointFiles.WriteAtomic(TensorBundle.ShardPath(prefix, 0, 1), stream =>
-        {
-            foreach (var (_, tensor) in sorted) CheckpointFiles.WriteNative(stream, tensor.Address, tensor.ByteLength);
-        });
-        CheckpointFiles.WriteAtomic(prefix + ".index", table.Finish());
+    /// <summary>Bytewise (memcmp) order, the order of keys in a table.</summary>
+    private sealed class ByteOrder : IComparer<byte[]>
+    {
+        public static readonly ByteOrder Instance = new();
+        public int Compare(byte[]? x, byte[]? y) => x.AsSpan().SequenceCompareTo(y);
     }
 }
