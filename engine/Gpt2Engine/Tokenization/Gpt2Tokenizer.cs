@@ -51,6 +51,8 @@ public sealed class Gpt2Tokenizer
     /// <summary>The number of merges in vocab.bpe.</summary>
     public int MergeCount => _merges.Count;
 
+    internal BpeMerges Merges => _merges;
+
     public int[] Encode(string text, bool allowSpecial = true)
     {
         ArgumentNullException.ThrowIfNull(text);
