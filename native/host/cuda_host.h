@@ -1,6 +1,6 @@
 // The CUDA execution model on the CPU, so that native/kernels/*.cu compile as plain C++ (g++ or clang++ -x c++)
 // and run in tests without a GPU. A launch runs its blocks one after another; the threads of a block are fibers
-// (ucontext) on one OS thread, switched only at barriers, so a block behaves as on the GPU as far as the kernels
+// on one OS thread, switched only at barriers, so a block behaves as on the GPU as far as the kernels
 // can tell: __syncthreads is a barrier of the block, the warp shuffles and __syncwarp a barrier of the warp, and
 // __shared__ variables are shared by the block. Deterministic, and slow: keep the shapes small.
 #pragma once
@@ -8,6 +8,7 @@
 #include <atomic>
 #include <bit>
 #include <cmath>
+#include <cstdint>
 #include <cstdio>
 #include <cstdlib>
 #include <vector>
@@ -20,9 +21,70 @@ struct dim3
 
 namespace cuda_host
 {
-struct Fiber
+// Switching fibers must not cost a system call (ucontext's swapcontext saves the signal mask with one), so on
+// x86-64 a fiber switch is a few instructions: push the callee-saved registers, swap stack pointers, pop, return.
+#if defined(__x86_64__) && !defined(CUDA_HOST_UCONTEXT)
+extern "C" void cuda_host_switch(void** saveStack, void* loadStack);
+asm(R"(
+    .text
+    .hidden cuda_host_switch
+    .globl cuda_host_switch
+    .type cuda_host_switch, @function
+cuda_host_switch:
+    pushq %rbp
+    pushq %rbx
+    pushq %r12
+    pushq %r13
+    pushq %r14
+    pushq %r15
+    movq %rsp, (%rdi)
+    movq %rsi, %rsp
+    popq %r15
+    popq %r14
+    popq %r13
+    popq %r12
+    popq %rbx
+    popq %rbp
+    ret
+)");
+
+struct Context
+{
+    void* stack = nullptr;
+};
+
+inline void switch_to(Context& save, Context& load) { cuda_host_switch(&save.stack, load.stack); }
+
+// A fresh stack whose first switch "returns" into start(): six zeroed registers, then start's address.
+inline void prepare(Context& context, char* stack, size_t bytes, void (*start)())
+{
+    auto top = reinterpret_cast<uintptr_t>(stack + bytes) & ~uintptr_t(15);
+    auto* slots = reinterpret_cast<void**>(top - 16);
+    slots[0] = reinterpret_cast<void*>(start);   // popped by ret; the fiber then starts with rsp % 16 == 8, as after a call
+    for (int i = 1; i <= 6; i++) slots[-i] = nullptr;
+    context.stack = slots - 6;
+}
+#else
+struct Context
 {
     ucontext_t context;
+};
+
+inline void switch_to(Context& save, Context& load) { swapcontext(&save.context, &load.context); }
+
+inline void prepare(Context& context, char* stack, size_t bytes, void (*start)())
+{
+    getcontext(&context.context);
+    context.context.uc_stack.ss_sp = stack;
+    context.context.uc_stack.ss_size = bytes;
+    context.context.uc_link = nullptr;
+    makecontext(&context.context, start, 0);
+}
+#endif
+
+struct Fiber
+{
+    Context context;
     dim3 index;
     bool finished = false;
 };
@@ -31,8 +93,7 @@ struct Block
 {
     dim3 gridDim, blockDim, blockIdx;
     std::vector<Fiber> fibers;
-    std::vector<char> stacks;
-    ucontext_t scheduler;
+    Context scheduler;
     int current = 0, finished = 0;
     int blockArrived = 0;
     unsigned blockGeneration = 0;
@@ -47,7 +108,7 @@ inline thread_local Block* block = nullptr;
 
 inline Fiber& self() { return block->fibers[block->current]; }
 inline int linear_thread() { return (int)(self().index.x + block->blockDim.x * (self().index.y + block->blockDim.y * self().index.z)); }
-inline void yield() { swapcontext(&self().context, &block->scheduler); }
+inline void yield() { switch_to(self().context, block->scheduler); }
 
 [[noreturn]] inline void fail(const char* what)
 {
@@ -94,15 +155,26 @@ inline float shuffle(float v, int sourceLane)
     return result;
 }
 
-inline void fiber_entry()
+// Where every fiber starts; it ends by switching back to the scheduler, which never resumes it.
+inline void fiber_start()
 {
     block->body(block->argument);
     self().finished = true;
     block->finished++;
     block->warpFinished[linear_thread() / 32]++;
+    yield();
+    fail("finished fiber resumed");
 }
 
-constexpr size_t StackBytes = 64 * 1024;
+constexpr size_t StackBytes = 32 * 1024;
+
+// Fiber stacks, kept per OS thread from launch to launch.
+inline char* stacks(size_t bytes)
+{
+    static thread_local std::vector<char> memory;
+    if (memory.size() < bytes) memory.resize(bytes);
+    return memory.data();
+}
 
 // Runs body(argument) as every thread of every block of the grid.
 inline void launch(dim3 grid, dim3 threads, void (*body)(void*), void* argument)
@@ -113,7 +185,7 @@ inline void launch(dim3 grid, dim3 threads, void (*body)(void*), void* argument)
     b.body = body;
     b.argument = argument;
     int count = (int)(threads.x * threads.y * threads.z);
-    b.stacks.resize((size_t)count * StackBytes);
+    char* stack = stacks((size_t)count * StackBytes);
     b.lanes.resize(count);
     Block* outer = block;
     block = &b;
@@ -132,18 +204,14 @@ inline void launch(dim3 grid, dim3 threads, void (*body)(void*), void* argument)
                 {
                     Fiber& f = b.fibers[i];
                     f.index = {i % threads.x, i / threads.x % threads.y, i / (threads.x * threads.y)};
-                    getcontext(&f.context);
-                    f.context.uc_stack.ss_sp = b.stacks.data() + (size_t)i * StackBytes;
-                    f.context.uc_stack.ss_size = StackBytes;
-                    f.context.uc_link = &b.scheduler;
-                    makecontext(&f.context, fiber_entry, 0);
+                    prepare(f.context, stack + (size_t)i * StackBytes, StackBytes, fiber_start);
                 }
                 while (b.finished < count)
                     for (int i = 0; i < count; i++)
                         if (!b.fibers[i].finished)
                         {
                             b.current = i;
-                            swapcontext(&b.scheduler, &b.fibers[i].context);
+                            switch_to(b.scheduler, b.fibers[i].context);
                         }
             }
     block = outer;
