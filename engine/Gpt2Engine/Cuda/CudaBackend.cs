@@ -262,7 +262,11 @@ public sealed unsafe class CudaBackend : Backend
         RequireF32(weight);
         if (!dinput.IsNone) _blas.Gemm(false, true, N, C, OC, 1, Operand(dout, OC), Operand(weight, OC), 1, Operand(dinput, C));
         _blas.Gemm(true, false, C, OC, N, 1, Operand(input, C), Operand(dout, OC), 1, Operand(dweight, OC));
-        if (!dbias.IsNone) Launch("bias_backward", BlocksFor(OC, Threads), Threads, [Arg(dbias), Arg(dout), Arg(N), Arg(OC)]);
+        if (!dbias.IsNone)
+        {
+            const int RowsPerBlock = 256;
+            Launch("bias_backward", BlocksFor(OC, Threads) * BlocksFor(N, RowsPerBlock), Threads, [Arg(dbias), Arg(dout), Arg(N), Arg(OC), Arg(RowsPerBlock)]);
+        }
     }
 
     public override void MatmulTransposedBackward(DeviceBuffer dinput, DeviceBuffer dweight, DeviceBuffer dout, DeviceBuffer input, DeviceBuffer weight, int N, int C, int OC)

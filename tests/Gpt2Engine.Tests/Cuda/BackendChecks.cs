@@ -15,7 +15,8 @@ internal static class BackendChecks
         [nameof(Encoder)] = Encoder,
         [nameof(EncoderBf16)] = EncoderBf16,
         [nameof(LayerNorm)] = LayerNorm,
-        [nameof(Matmul)] = Matmul,
+        [nameof(Matmul)] = b => Matmul(b, 5, 7, 9),
+        ["MatmulTallBiasBackward"] = b => Matmul(b, 600, 3, 5),   // several row chunks in bias_backward
         [nameof(MatmulBf16)] = MatmulBf16,
         [nameof(MatmulTransposed)] = MatmulTransposed,
         [nameof(Attention)] = Attention,
@@ -114,9 +115,8 @@ internal static class BackendChecks
         Close(edb, b.Get(db), what: "dbias");
     }
 
-    public static void Matmul(Backend b)
+    public static void Matmul(Backend b, int N, int C, int OC)
     {
-        const int N = 5, C = 7, OC = 9;
         float[] x = Random(N * C, 20), w = Random(C * OC, 21), bias = Random(OC, 22), dout = Random(N * OC, 23);
         float[] dx0 = Random(N * C, 24), dw0 = Random(C * OC, 25), db0 = Random(OC, 26);
         DeviceBuffer input = b.Put(x), weight = b.Put(w), output = b.Allocate(N * OC), plain = b.Allocate(N * OC);
