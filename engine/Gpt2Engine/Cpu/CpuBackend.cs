@@ -1,0 +1,141 @@
+using System.Numerics.Tensors;
+using System.Runtime.InteropServices;
+using Gpt2Engine.Checkpoints;
+using Gpt2Engine.Model;
+
+namespace Gpt2Engine.Cpu;
+
+/// <summary>
+/// The CPU backend: buffers are 64-byte-aligned native memory, checkpoint weights are used in place from the
+/// memory map, and each operation is a kernel in this folder, multi-threaded over <see cref="Threads"/> workers.
+/// </summary>
+public sealed unsafe class CpuBackend : Backend
+{
+    private readonly HashSet<nint> _allocations = [];
+
+    public CpuBackend(int threads = 0) => Threads = threads > 0 ? threads : Environment.ProcessorCount;
+
+    public int Threads { get; }
+    public override string Name => $"cpu ({Threads} threads)";
+
+    public override DeviceBuffer Allocate(long count, TensorDType dtype = TensorDType.F32)
+    {
+        nuint bytes = (nuint)Math.Max(1, count * dtype.SizeOf());
+        void* memory = NativeMemory.AlignedAlloc(bytes, 64);
+        NativeMemory.Clear(memory, bytes);
+        lock (_allocations) _allocations.Add((nint)memory);
+        return new DeviceBuffer((nint)memory, count, dtype);
+    }
+
+    public override void Free(DeviceBuffer buffer)
+    {
+        lock (_allocations)
+        {
+            if (!_allocations.Remove(buffer.Address)) return; // a view of someone else's memory (a mapped checkpoint)
+        }
+        NativeMemory.AlignedFree((void*)buffer.Address);
+    }
+
+    public override DeviceBuffer UseWeights(TensorView view) => new(view.Address, view.ElementCount, view.DType);
+
+    public override void Upload<T>(DeviceBuffer destination, ReadOnlySpan<T> source) =>
+        source.CopyTo(new Span<T>((void*)destination.Address, checked((int)(destination.ByteLength / sizeof(T)))));
+
+    public override void Download<T>(DeviceBuffer source, Span<T> destination) =>
+        new ReadOnlySpan<T>((void*)source.Address, destination.Length).CopyTo(destination);
+
+    public override void Copy(DeviceBuffer destination, DeviceBuffer source) =>
+        Buffer.MemoryCopy((void*)source.Address, (void*)destination.Address, destination.ByteLength, source.ByteLength);
+
+    public override void Zero(DeviceBuffer buffer) => NativeMemory.Clear((void*)buffer.Address, (nuint)buffer.ByteLength);
+
+    private static float* F(DeviceBuffer b) => (float*)b.Address;
+    private static int* I(DeviceBuffer b) => (int*)b.Address;
+
+    private static float* F32Weights(DeviceBuffer b, string operation) => b.DType == TensorDType.F32
+        ? (float*)b.Address
+        : throw new NotSupportedException($"{operation}: {b.DType} weights are not supported by the CPU backend");
+
+    public override void Encoder(DeviceBuffer output, DeviceBuffer tokens, DeviceBuffer wte, DeviceBuffer wpe, int B, int T, int C, int position0) =>
+        EncoderKernels.Forward(F(output), I(tokens), F32Weights(wte, "encoder"), F(wpe), B, T, C, position0);
+
+    public override void LayerNorm(DeviceBuffer output, DeviceBuffer mean, DeviceBuffer rstd, DeviceBuffer input, DeviceBuffer weight, DeviceBuffer bias, int N, int C) =>
+        LayerNormKernels.Forward(F(output), F(mean), F(rstd), F(input), F(weight), F(bias), N, C, Threads);
+
+    public override void Matmul(DeviceBuffer output, DeviceBuffer input, DeviceBuffer weight, DeviceBuffer bias, int N, int C, int OC) =>
+        MatmulKernels.Forward(F(output), F(input), F32Weights(weight, "matmul"), F(bias), N, C, OC, Threads);
+
+    public override void MatmulTransposed(DeviceBuffer output, DeviceBuffer input, DeviceBuffer weight, int N, int C, int OC) =>
+        MatmulKernels.ForwardTransposed(F(output), F(input), F32Weights(weight, "matmul"), N, C, OC, Threads);
+
+    public override void Attention(DeviceBuffer output, DeviceBuffer att, DeviceBuffer qkv, int B, int T, int C, int NH) =>
+        AttentionKernels.Forward(F(output), F(att), F(qkv), B, T, C, NH, Threads);
+
+    public override void AttentionCached(DeviceBuffer output, DeviceBuffer qkv, DeviceBuffer keyCache, DeviceBuffer valueCache, int B, int T, int position0, int maxT, int C, int NH) =>
+        AttentionKernels.ForwardCached(F(output), F(qkv), F(keyCache), F(valueCache), B, T, position0, maxT, C, NH, Threads);
+
+    public override void Gelu(DeviceBuffer output, DeviceBuffer input, int N) => GeluKernels.Forward(F(output), F(input), N, Threads);
+
+    public override void Residual(DeviceBuffer output, DeviceBuffer a, DeviceBuffer b, int N) =>
+        TensorPrimitives.Add(new ReadOnlySpan<float>(F(a), N), new ReadOnlySpan<float>(F(b), N), new Span<float>(F(output), N));
+
+    public override void SoftmaxCrossEntropy(DeviceBuffer losses, DeviceBuffer probs, DeviceBuffer logits, DeviceBuffer targets, int N, int V) =>
+        LossKernels.SoftmaxCrossEntropy(F(losses), F(probs), F(logits), I(targets), N, V, Threads);
+
+    public override void EncoderBackward(DeviceBuffer dwte, DeviceBuffer dwpe, DeviceBuffer dout, DeviceBuffer tokens, int B, int T, int C) =>
+        EncoderKernels.Backward(F(dwte), F(dwpe), F(dout), I(tokens), B, T, C);
+
+    public override void LayerNormBackward(DeviceBuffer dinput, DeviceBuffer dweight, DeviceBuffer dbias, DeviceBuffer dout, DeviceBuffer input, DeviceBuffer weight, DeviceBuffer mean, DeviceBuffer rstd, int N, int C) =>
+        LayerNormKernels.Backward(F(dinput), F(dweight), F(dbias), F(dout), F(input), F(weight), F(mean), F(rstd), N, C, Threads);
+
+    public override void MatmulBackward(DeviceBuffer dinput, DeviceBuffer dweight, DeviceBuffer dbias, DeviceBuffer dout, DeviceBuffer input, DeviceBuffer weight, int N, int C, int OC) =>
+        MatmulKernels.Backward(F(dinput), F(dweight), F(dbias), F(dout), F(input), F32Weights(weight, "matmul backward"), N, C, OC, Threads);
+
+    public override void MatmulTransposedBackward(DeviceBuffer dinput, DeviceBuffer dweight, DeviceBuffer dout, DeviceBuffer input, DeviceBuffer weight, int N, int C, int OC) =>
+        MatmulKernels.BackwardTransposed(F(dinput), F(dweight), F(dout), F(input), F32Weights(weight, "matmul backward"), N, C, OC, Threads);
+
+    public override void AttentionBackward(DeviceBuffer dqkv, DeviceBuffer dout, DeviceBuffer qkv, DeviceBuffer att, int B, int T, int C, int NH) =>
+        AttentionKernels.Backward(F(dqkv), F(dout), F(qkv), F(att), B, T, C, NH, Threads);
+
+    public override void GeluBackward(DeviceBuffer dinput, DeviceBuffer input, DeviceBuffer dout, int N) =>
+        GeluKernels.Backward(F(dinput), F(input), F(dout), N, Threads);
+
+    public override void Accumulate(DeviceBuffer destination, DeviceBuffer source, int N)
+    {
+        var d = new Span<float>(F(destination), N);
+        TensorPrimitives.Add(d, new ReadOnlySpan<float>(F(source), N), d);
+    }
+
+    public override void SoftmaxCrossEntropyBackward(DeviceBuffer dlogits, DeviceBuffer probs, DeviceBuffer targets, int N, int V, float scale) =>
+        LossKernels.SoftmaxCrossEntropyBackward(F(dlogits), F(probs), I(targets), N, V, scale, Threads);
+
+    public override void AdamW(DeviceBuffer parameters, DeviceBuffer gradients, DeviceBuffer m, DeviceBuffer v, float learningRate, float beta1, float beta2, float eps, float weightDecay, int t) =>
+        AdamWKernel.Step(F(parameters), F(gradients), F(m), F(v), parameters.Count, learningRate, beta1, beta2, eps, weightDecay, t, Threads);
+
+    public override double SumOfSquares(DeviceBuffer buffer)
+    {
+        double sum = 0;
+        float* p = F(buffer);
+        for (long i = 0; i < buffer.Count; i++) sum += (double)p[i] * p[i];
+        return sum;
+    }
+
+    public override void Scale(DeviceBuffer buffer, float factor)
+    {
+        for (long offset = 0; offset < buffer.Count; offset += int.MaxValue / 2)
+        {
+            var span = new Span<float>(F(buffer) + offset, (int)Math.Min(int.MaxValue / 2, buffer.Count - offset));
+            TensorPrimitives.Multiply(span, factor, span);
+        }
+    }
+
+    public override void Dispose()
+    {
+        lock (_allocations)
+        {
+            foreach (nint memory in _allocations) NativeMemory.AlignedFree((void*)memory);
+            _allocations.Clear();
+        }
+        base.Dispose();
+    }
+}

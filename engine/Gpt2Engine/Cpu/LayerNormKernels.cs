@@ -1,0 +1,75 @@
+namespace Gpt2Engine.Cpu;
+
+/// <summary>LayerNorm over the last dimension (biased variance, eps 1e-5), forward and backward.</summary>
+internal static unsafe class LayerNormKernels
+{
+    private const float Eps = Model.Gpt2Config.LayerNormEpsilon;
+
+    public static void Forward(float* output, float* mean, float* rstd, float* input, float* weight, float* bias, int N, int C, int threads)
+    {
+        CpuParallel.For(N, threads, (start, end) =>
+        {
+            for (int n = start; n < end; n++)
+            {
+                float* x = input + (long)n * C;
+                float* y = output + (long)n * C;
+                float m = 0f;
+                for (int i = 0; i < C; i++) m += x[i];
+                m /= C;
+                float v = 0f;
+                for (int i = 0; i < C; i++)
+                {
+                    float d = x[i] - m;
+                    v += d * d;
+                }
+                v /= C;
+                float s = 1f / MathF.Sqrt(v + Eps);
+                for (int i = 0; i < C; i++) y[i] = (x[i] - m) * s * weight[i] + bias[i];
+                if (mean != null) mean[n] = m;
+                if (rstd != null) rstd[n] = s;
+            }
+        });
+    }
+
+    public static void Backward(float* dinput, float* dweight, float* dbias, float* dout, float* input, float* weight, float* mean, float* rstd, int N, int C, int threads)
+    {
+        // Rows are independent for dinput; dweight and dbias sum over rows, so they are split by channel instead.
+        CpuParallel.For(N, threads, (start, end) =>
+        {
+            for (int n = start; n < end; n++)
+            {
+                float* x = input + (long)n * C, d = dout + (long)n * C, dx = dinput + (long)n * C;
+                float m = mean[n], s = rstd[n];
+                float dnormMean = 0f, dnormNormMean = 0f;
+                for (int i = 0; i < C; i++)
+                {
+                    float norm = (x[i] - m) * s;
+                    float dnorm = weight[i] * d[i];
+                    dnormMean += dnorm;
+                    dnormNormMean += dnorm * norm;
+                }
+                dnormMean /= C;
+                dnormNormMean /= C;
+                for (int i = 0; i < C; i++)
+                {
+                    float norm = (x[i] - m) * s;
+                    float dnorm = weight[i] * d[i];
+                    dx[i] += (dnorm - dnormMean - norm * dnormNormMean) * s;
+                }
+            }
+        });
+        CpuParallel.For(C, threads, (start, end) =>
+        {
+            for (int n = 0; n < N; n++)
+            {
+                float* x = input + (long)n * C, d = dout + (long)n * C;
+                float m = mean[n], s = rstd[n];
+                for (int i = start; i < end; i++)
+                {
+                    dbias[i] += d[i];
+                    dweight[i] += (x[i] - m) * s * d[i];
+                }
+            }
+        });
+    }
+}

@@ -1,0 +1,113 @@
+namespace Gpt2Engine.Model;
+
+/// <summary>
+/// Decoding with a KV cache: each call feeds the next T tokens of every sequence in the batch and costs T positions,
+/// not the whole prefix. Keys and values of every layer stay in [B, context, C] buffers on the backend.
+/// </summary>
+public sealed class InferenceSession : IDisposable
+{
+    private readonly Gpt2Model _model;
+    private readonly Backend _backend;
+    private readonly List<DeviceBuffer> _owned = [];
+    private readonly DeviceBuffer[] _keyCache, _valueCache;
+    private readonly DeviceBuffer _tokens, _residual, _ln, _qkv, _attY, _attProj, _fch, _fchGelu, _fcProj, _last, _lastLn, _logits;
+    private readonly float[] _hostLogits;
+
+    public int BatchSize { get; }
+    /// <summary>Positions already in the cache, per sequence.</summary>
+    public int Position { get; private set; }
+    public int MaxPositions => _model.Config.ContextLength;
+
+    internal InferenceSession(Gpt2Model model, int batchSize)
+    {
+        if (batchSize < 1) throw new ArgumentOutOfRangeException(nameof(batchSize));
+        _model = model;
+        _backend = model.Backend;
+        BatchSize = batchSize;
+        var c = model.Config;
+        int C = c.Channels;
+        long rows = (long)batchSize * c.ContextLength;
+        DeviceBuffer New(long count, Checkpoints.TensorDType dtype = Checkpoints.TensorDType.F32)
+        {
+            var buffer = _backend.Allocate(count, dtype);
+            _owned.Add(buffer);
+            return buffer;
+        }
+        _keyCache = new DeviceBuffer[c.Layers];
+        _valueCache = new DeviceBuffer[c.Layers];
+        for (int l = 0; l < c.Layers; l++)
+        {
+            _keyCache[l] = New(rows * C);
+            _valueCache[l] = New(rows * C);
+        }
+        _tokens = New(rows, Checkpoints.TensorDType.I32);
+        _residual = New(rows * C);
+        _ln = New(rows * C);
+        _qkv = New(rows * 3 * C);
+        _attY = New(rows * C);
+        _attProj = New(rows * C);
+        _fch = New(rows * 4 * C);
+        _fchGelu = New(rows * 4 * C);
+        _fcProj = New(rows * C);
+        _last = New((long)batchSize * C);
+        _lastLn = New((long)batchSize * C);
+        _logits = New((long)batchSize * c.VocabSize);
+        _hostLogits = new float[batchSize * c.VocabSize];
+    }
+
+    /// <summary>Forgets every position (the buffers stay allocated).</summary>
+    public void Reset() => Position = 0;
+
+    /// <summary>
+    /// Feeds T new tokens per sequence (laid out [B, T]) and returns each sequence's logits at its last new position,
+    /// [B, V]. The span stays valid until the next call.
+    /// </summary>
+    public ReadOnlySpan<float> Forward(scoped ReadOnlySpan<int> tokens, int T)
+    {
+        var config = _model.Config;
+        int B = BatchSize, C = config.Channels, NH = config.Heads, V = config.VocabSize, N = B * T;
+        if (T < 1 || tokens.Length != N) throw new ArgumentException($"expected {N} tokens ({B} sequences of {T})");
+        if (Position + T > MaxPositions)
+            throw new Gpt2Exception($"{Position + T} positions exceed the model's context of {MaxPositions}");
+        foreach (int token in tokens)
+            if ((uint)token >= (uint)V) throw new Gpt2Exception($"token id {token} is outside the vocabulary (0..{V - 1})");
+
+        var p = _model.Parameters;
+        var residual = _residual.Slice(0, (long)N * C);
+        _backend.Upload(_tokens, tokens);
+        _backend.Encoder(residual, _tokens, p.Wte, p.Wpe, B, T, C, Position);
+        for (int l = 0; l < config.Layers; l++)
+        {
+            var w = p.Layers[l];
+            _backend.LayerNorm(_ln, default, default, residual, w.Ln1Weight, w.Ln1Bias, N, C);
+            _backend.Matmul(_qkv, _ln, w.QkvWeight, w.QkvBias, N, C, 3 * C);
+            _backend.AttentionCached(_attY, _qkv, _keyCache[l], _valueCache[l], B, T, Position, MaxPositions, C, NH);
+            _backend.Matmul(_attProj, _attY, w.AttnProjWeight, w.AttnProjBias, N, C, C);
+            _backend.Residual(residual, residual, _attProj, N * C);
+            _backend.LayerNorm(_ln, default, default, residual, w.Ln2Weight, w.Ln2Bias, N, C);
+            _backend.Matmul(_fch, _ln, w.FcWeight, w.FcBias, N, C, 4 * C);
+            _backend.Gelu(_fchGelu, _fch, N * 4 * C);
+            _backend.Matmul(_fcProj, _fchGelu, w.FcProjWeight, w.FcProjBias, N, 4 * C, C);
+            _backend.Residual(residual, residual, _fcProj, N * C);
+        }
+        // Only each sequence's last position needs logits: the head is the single largest matmul.
+        var last = residual;
+        if (T > 1)
+        {
+            for (int b = 0; b < B; b++)
+                _backend.Copy(_last.Slice((long)b * C, C), residual.Slice(((long)b * T + T - 1) * C, C));
+            last = _last;
+        }
+        _backend.LayerNorm(_lastLn, default, default, last, p.LnFWeight, p.LnFBias, B, C);
+        _backend.MatmulTransposed(_logits, _lastLn, p.Wte, B, C, V);
+        _backend.Download<float>(_logits, _hostLogits);
+        Position += T;
+        return _hostLogits;
+    }
+
+    public void Dispose()
+    {
+        foreach (var buffer in _owned) _backend.Free(buffer);
+        _owned.Clear();
+    }
+}
