@@ -6,11 +6,12 @@ namespace Gpt2Engine.Tests.Generation;
 
 public class GenerateCommandTests
 {
+    /// <summary>Runs the command on the CPU (the default, auto, would take a GPU where there is one and say so).</summary>
     private static (int Code, string Out, string Err) Run(params string[] args)
     {
         var output = new StringWriter();
         var error = new StringWriter();
-        int code = CliApp.Run(args, output, error);
+        int code = CliApp.Run([args[0], "--device", "cpu", .. args[1..]], output, error);
         return (code, output.ToString(), error.ToString());
     }
 
@@ -109,7 +110,7 @@ public class GenerateCommandTests
             UseShellExecute = false,
         };
         foreach (string arg in new[] { Path.Combine(AppContext.BaseDirectory, "gpt2-engine.dll"), "generate", "--weights", TinyFixture.ModelPath,
-                     "--prompt-ids", "1 2 3", "--max-tokens", "1000000", "--sliding-window", "--threads", "1", "--seed", "1" })
+                     "--prompt-ids", "1 2 3", "--max-tokens", "1000000", "--sliding-window", "--threads", "1", "--device", "cpu", "--seed", "1" })
             start.ArgumentList.Add(arg);
         using var process = Process.Start(start)!;
         var error = process.StandardError.ReadToEndAsync();

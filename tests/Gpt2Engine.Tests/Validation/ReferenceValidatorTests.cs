@@ -37,6 +37,21 @@ public sealed class ReferenceValidatorTests : IDisposable
     }
 
     [Fact]
+    public void The_same_weights_as_a_TensorFlow_bundle_pass_too()
+    {
+        string bundle = Path.Combine(_temp, "bundle");
+        using (var weights = CheckpointLoader.Load(TinyFixture.ModelPath))
+            Gpt2Checkpoints.WriteTensorFlowBundle(bundle, weights);
+        Assert.True(File.Exists(Path.Combine(bundle, "hparams.json")));
+        using var loaded = CheckpointLoader.Load(bundle);
+        Assert.StartsWith("TensorFlow", loaded.Source, StringComparison.OrdinalIgnoreCase);
+        using var backend = new CpuBackend(1);
+        var report = ReferenceValidator.Validate(loaded, backend, TinyFixture.ExpectedPath);
+        Assert.Equal(4, report.Results.Count);
+        Assert.All(report.Results, r => Assert.True(r.Passed, r.ToString()));
+    }
+
+    [Fact]
     public void A_zero_tolerance_fails_on_float32_rounding()
     {
         var report = Validate(TinyFixture.ExpectedPath, tolerance: 0);
