@@ -117,7 +117,7 @@ public sealed class TrainerTests : IDisposable
         Assert.Equal(Small, model.Config);
         var tokens = new int[] { 1, 2, 3, 4 };
         float reference;
-        using (var again = new Gpt2Model(Checkpoints.CheckpointLoader.Load(options.OutputDirectory), new CpuBackend(1), trainable: true, ownsWeights: true, ownsBackend: true))
+        using (var again = new Gpt2Model(Gpt2Engine.Checkpoints.CheckpointLoader.Load(options.OutputDirectory), new CpuBackend(1), trainable: true, ownsWeights: true, ownsBackend: true))
         {
             Assert.Equal(trained, Download(again, again.ParameterMemory));
             reference = again.Forward(tokens, tokens, 1, 4);
