@@ -61,7 +61,7 @@ public static class Lambada
     /// <summary>Splits a passage at its last whitespace: (context, last word), or null when either would be empty.</summary>
     public static (string Context, string Word)? Split(string text)
     {
-        text = text.TrimEnd();
+        text = text.Trim();
         int space = text.Length - 1;
         while (space >= 0 && !char.IsWhiteSpace(text[space])) space--;
         string context = space > 0 ? text[..space].TrimEnd() : "";
