@@ -72,6 +72,15 @@ public static class Lambada
     public static LambadaExample Encode(Gpt2Tokenizer tokenizer, string context, string word) =>
         new(tokenizer.Encode(context, allowSpecial: false), tokenizer.Encode(" " + word, allowSpecial: false));
 
+    /// <summary>Reads, encodes and runs a LAMBADA jsonl file: the whole task as the GPT-2 paper runs it.</summary>
+    public static LambadaResult EvaluateFile(Gpt2Model model, Gpt2Tokenizer tokenizer, string path, Action<int, int>? progress = null)
+    {
+        TextScore.RequireVocabulary(model.Config, tokenizer);
+        var passages = ReadJsonl(path);
+        var examples = passages.Select(p => Encode(tokenizer, p.Context, p.Word));
+        return Evaluate(model, examples, StopTokens(tokenizer), done => progress?.Invoke(done, passages.Count));
+    }
+
     /// <summary>Marks every token of <paramref name="tokenizer"/> whose text, trimmed and lower-cased, is a stop word.</summary>
     public static bool[] StopTokens(Gpt2Tokenizer tokenizer)
     {
@@ -85,7 +94,8 @@ public static class Lambada
     /// Runs the task. <paramref name="stopTokens"/>[id] marks the tokens the filtered variant skips (empty: none).
     /// A context too long for the model keeps its last tokens.
     /// </summary>
-    public static LambadaResult Evaluate(Gpt2Model model, IEnumerable<LambadaExample> examples, ReadOnlySpan<bool> stopTokens)
+    /// <param name="progress">Called with the number of passages done after each one.</param>
+    public static LambadaResult Evaluate(Gpt2Model model, IEnumerable<LambadaExample> examples, ReadOnlySpan<bool> stopTokens, Action<int>? progress = null)
     {
         int V = model.Config.VocabSize, maxT = model.Config.ContextLength;
         using var session = model.CreateSession(1);
@@ -119,6 +129,7 @@ public static class Lambada
             targetTokens += target.Length;
             if (greedyHit) correct++;
             if (filteredHit) correctFiltered++;
+            progress?.Invoke(count);
         }
         if (count == 0) throw new Gpt2Exception("LAMBADA needs at least one passage");
         return new LambadaResult(count, targetTokens, nats, correct, correctFiltered);

@@ -32,6 +32,7 @@ public sealed record TextScore(string Name, long Tokens, double Nats, long Bytes
     /// </summary>
     public static TextScore ScoreFile(Gpt2Model model, Gpt2Tokenizer tokenizer, string path, int window, int stride)
     {
+        RequireVocabulary(model.Config, tokenizer);
         if (!File.Exists(path)) throw new Gpt2Exception($"{path}: no such file");
         byte[] bytes = File.ReadAllBytes(path);
         if (bytes.Length == 0) throw new Gpt2Exception($"{path}: the file is empty");
@@ -55,5 +56,12 @@ public sealed record TextScore(string Name, long Tokens, double Nats, long Bytes
         {
             throw new Gpt2Exception($"{path}: {e.Message}");
         }
+    }
+
+    /// <summary>Text goes through <paramref name="tokenizer"/>: the model must know every id it can produce.</summary>
+    internal static void RequireVocabulary(Gpt2Config config, Gpt2Tokenizer tokenizer)
+    {
+        if (config.VocabSize < tokenizer.VocabSize)
+            throw new Gpt2Exception($"the model's vocabulary has {config.VocabSize} tokens; text needs the GPT-2 tokenizer's {tokenizer.VocabSize}");
     }
 }
