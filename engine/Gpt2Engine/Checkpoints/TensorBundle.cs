@@ -80,8 +80,10 @@ public sealed class TensorBundleIndex
         if (shard > int.MaxValue) throw reader.Corrupt($"shard id {shard}");
         var entry = new BundleEntry(name, (int)dataType, TfDataTypes.ToDType((int)dataType), [.. shape], (int)shard, offset, size, crc);
         int elementSize = TfDataTypes.ElementSize(entry.DataType);
-        if (elementSize > 0 && entry.ElementCount * elementSize != size)
-            throw new Gpt2Exception($"{path}: tensor '{name}' has {size} bytes, but shape {entry.ShapeText} of {entry.DataTypeName} needs {entry.ElementCount * elementSize}");
+        long? needed = CheckpointFiles.ByteCount(entry.Shape, Math.Max(elementSize, 1));
+        if (needed is null) throw new Gpt2Exception($"{path}: tensor '{name}' has an impossibly large shape {entry.ShapeText}");
+        if (elementSize > 0 && needed != size)
+            throw new Gpt2Exception($"{path}: tensor '{name}' has {size} bytes, but shape {entry.ShapeText} of {entry.DataTypeName} needs {needed}");
         return entry;
     }
 

@@ -94,6 +94,15 @@ public class BadCheckpointTests
     }
 
     [Fact]
+    public void Shape_too_large_to_count()
+    {
+        using var dir = new TempDir();
+        TestFiles.WriteSmallBundle(dir.Path);
+        RewriteIndex(dir, entries => entries.Select(e => e.Name == "model/wpe" ? e with { Shape = [int.MaxValue, int.MaxValue, int.MaxValue] } : e));
+        Assert.Contains("'model/wpe' has an impossibly large shape", LoadFails(dir.Path).Message);
+    }
+
+    [Fact]
     public void Model_tensor_that_is_not_float32()
     {
         using var dir = new TempDir();
