@@ -142,7 +142,11 @@ public sealed class TensorBundle : IDisposable
                 if (!trimmed.StartsWith(Key, StringComparison.Ordinal)) continue;
                 string value = trimmed[Key.Length..].Trim().Trim('"');
                 if (value.Length == 0) throw new Gpt2Exception($"{stateFile}: empty model_checkpoint_path");
-                return System.IO.Path.Combine(directory, value);
+                // Training scripts often record an absolute path on the machine that wrote the checkpoint; like
+                // TensorFlow, fall back to the same file name inside this directory.
+                string prefix = System.IO.Path.Combine(directory, value);
+                string local = System.IO.Path.Combine(directory, System.IO.Path.GetFileName(value));
+                return File.Exists(prefix + ".index") || !File.Exists(local + ".index") ? prefix : local;
             }
             throw new Gpt2Exception($"{stateFile}: no model_checkpoint_path line");
         }
