@@ -239,6 +239,17 @@ public class BadCheckpointTests
     }
 
     [Fact]
+    public void Load_with_verification_rejects_a_corrupt_tensor()
+    {
+        using var dir = new TempDir();
+        TestFiles.WriteSmallBundle(dir.Path);
+        Corrupt(dir[Data], b => b[0] ^= 1); // first tensor in key order: model/h0/attn/c_attn/b
+        CheckpointLoader.Load(dir.Path).Dispose(); // not checked unless asked
+        var e = Assert.Throws<Gpt2Exception>(() => CheckpointLoader.Load(dir.Path, verifyChecksums: true));
+        Assert.Equal($"{dir[Data]}: tensor 'model/h0/attn/c_attn/b' fails its crc32c check; the data file is corrupt", e.Message);
+    }
+
+    [Fact]
     public void Cli_inspect_lists_every_tensor_and_verifies()
     {
         using var dir = new TempDir();
