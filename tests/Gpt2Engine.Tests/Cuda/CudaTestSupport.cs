@@ -65,7 +65,7 @@ internal static class Buffers
 
     public static DeviceBuffer Put(this Backend backend, int[] data)
     {
-        var buffer = backend.Allocate(data.Length, Checkpoints.TensorDType.I32);
+        var buffer = backend.Allocate(data.Length, Gpt2Engine.Checkpoints.TensorDType.I32);
         backend.Upload<int>(buffer, data);
         return buffer;
     }

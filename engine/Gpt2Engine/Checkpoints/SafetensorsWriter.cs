@@ -1,0 +1,71 @@
+using System.Buffers.Binary;
+using System.Text;
+using System.Text.Json;
+
+namespace Gpt2Engine.Checkpoints;
+
+/// <summary>
+/// Writes a safetensors file atomically: the JSON header padded with spaces so the data starts on an 8-byte boundary,
+/// then the tensors back to back, widest dtype first (so every tensor is aligned to its element size).
+/// </summary>
+public static class SafetensorsWriter
+{
+    public static void Write(string path, IEnumerable<TensorView> tensors, IReadOnlyDictionary<string, string>? metadata = null)
+    {
+        var ordered = tensors.OrderByDescending(t => t.DType.SizeOf()).ToList();
+        if (ordered.Select(t => t.Name).Distinct().Count() != ordered.Count || ordered.Any(t => t.Name == "__metadata__"))
+            throw new ArgumentException("tensor names must be unique and not '__metadata__'");
+
+        var json = new MemoryStream();
+        using (var writer = new Utf8JsonWriter(json))
+        {
+            writer.WriteStartObject();
+            if (metadata is { Count: > 0 })
+            {
+                writer.WriteStartObject("__metadata__");
+                foreach (var (key, value) in metadata) writer.WriteString(key, value);
+                writer.WriteEndObject();
+            }
+            long offset = 0;
+            foreach (var t in ordered)
+            {
+                writer.WriteStartObject(t.Name);
+                writer.WriteString("dtype", DTypeName(t.DType));
+                writer.WriteStartArray("shape");
+                foreach (int d in t.Shape) writer.WriteNumberValue(d);
+                writer.WriteEndArray();
+                writer.WriteStartArray("data_offsets");
+                writer.WriteNumberValue(offset);
+                writer.WriteNumberValue(offset + t.ByteLength);
+                writer.WriteEndArray();
+                writer.WriteEndObject();
+                offset += t.ByteLength;
+            }
+            writer.WriteEndObject();
+        }
+        int padding = (int)((8 - json.Length % 8) % 8);
+        json.Write(Encoding.ASCII.GetBytes(new string(' ', padding)));
+
+        CheckpointFiles.WriteAtomic(path, stream =>
+        {
+            Span<byte> length = stackalloc byte[8];
+            BinaryPrimitives.WriteUInt64LittleEndian(length, (ulong)json.Length);
+            stream.Write(length);
+            stream.Write(json.GetBuffer().AsSpan(0, (int)json.Length));
+            foreach (var t in ordered) CheckpointFiles.WriteNative(stream, t.Address, t.ByteLength);
+        });
+    }
+
+    private static string DTypeName(TensorDType dtype) => dtype switch
+    {
+        TensorDType.F32 => "F32",
+        TensorDType.BF16 => "BF16",
+        TensorDType.F16 => "F16",
+        TensorDType.F64 => "F64",
+        TensorDType.I32 => "I32",
+        TensorDType.I64 => "I64",
+        TensorDType.U16 => "U16",
+        TensorDType.U8 => "U8",
+        _ => throw new ArgumentException($"dtype {dtype} cannot be stored in safetensors"),
+    };
+}
