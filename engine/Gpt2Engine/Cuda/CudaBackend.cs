@@ -237,9 +237,10 @@ public sealed unsafe class CudaBackend : Backend
     {
         if (position0 < 0 || position0 + T > maxT) throw new ArgumentOutOfRangeException(nameof(position0), $"positions {position0}..{position0 + T - 1} do not fit a cache of {maxT}");
         LaunchElementwise("kv_cache_write", (long)B * T * C, [Arg(keyCache), Arg(valueCache), Arg(qkv), Arg(B), Arg(T), Arg(position0), Arg(maxT), Arg(C)]);
+        if (C / NH > Threads) throw new Gpt2Exception($"head size {C / NH} is larger than the CUDA backend supports ({Threads})");
         long rows = (long)B * T * NH;
         ulong scores = ScratchBuffer(Scratch.Scores, rows * maxT * 4);
-        Launch("attention_cached", BlocksFor(rows, 4), 128, [Arg(output), scores, Arg(qkv), Arg(keyCache), Arg(valueCache), Arg(B), Arg(T), Arg(position0), Arg(maxT), Arg(C), Arg(NH)]);
+        Launch("attention_cached", rows, Threads, [Arg(output), scores, Arg(qkv), Arg(keyCache), Arg(valueCache), Arg(B), Arg(T), Arg(position0), Arg(maxT), Arg(C), Arg(NH)]);
     }
 
     public override void Gelu(DeviceBuffer output, DeviceBuffer input, int N) => LaunchElementwise("gelu_forward", N, [Arg(output), Arg(input), Arg((long)N)]);

@@ -249,14 +249,24 @@ internal static class BackendChecks
         Close(edqkv, b.Get(dqkv), 2e-5, "dqkv");
     }
 
-    /// <summary>A prompt of 3 positions, then 2 single steps, through the KV cache: each matches full causal attention.</summary>
+    /// <summary>
+    /// A prompt, then single steps, through the KV cache: each matches full causal attention. The long case has more
+    /// cache positions than a block has threads, and a head size that does not divide 256.
+    /// </summary>
     public static void AttentionCached(Backend b)
     {
-        const int B = 2, T = 5, C = 8, NH = 2, maxT = 37;
-        float[] qkvData = Random(B * T * 3 * C, 60, 2f);
+        CachedAttention(b, B: 2, C: 8, NH: 2, maxT: 37, chunks: [3, 1, 1]);
+        CachedAttention(b, B: 1, C: 48, NH: 2, maxT: 270, chunks: [262, 1, 1]);
+    }
+
+    private static void CachedAttention(Backend b, int B, int C, int NH, int maxT, int[] chunks)
+    {
+        int T = chunks.Sum();
+        float[] qkvData = Random(B * T * 3 * C, 60 + C, 2f);
         var (expected, _) = NaiveAttention(qkvData, B, T, C, NH);
         DeviceBuffer keys = b.Allocate(B * maxT * C), values = b.Allocate(B * maxT * C);
-        foreach (var (start, length) in new[] { (0, 3), (3, 1), (4, 1) })
+        int start = 0;
+        foreach (int length in chunks)
         {
             var chunk = new float[B * length * 3 * C];
             for (int bb = 0; bb < B; bb++)
@@ -267,6 +277,7 @@ internal static class BackendChecks
             for (int bb = 0; bb < B; bb++)
                 Array.Copy(expected, (bb * T + start) * C, slice, bb * length * C, length * C);
             Close(slice, b.Get(output), what: $"cached attention at {start}");
+            start += length;
         }
     }
 
