@@ -16,6 +16,8 @@ public sealed unsafe class CudaBackend : Backend
 {
     private const int Threads = 256;
     private const int WarpsPerBlock = Threads / 32;
+    /// <summary>Enough blocks to fill a large GPU; each adds its partial dweight/dbias to global memory once.</summary>
+    private const int LayerNormBackwardBlocks = 256;
 
     private static readonly string[] Modules = ["attention", "crossentropy", "elementwise", "encoder", "layernorm", "optimizer"];
 
@@ -256,7 +258,7 @@ public sealed unsafe class CudaBackend : Backend
         LaunchElementwise("encoder_backward", (long)B * T * C, [Arg(dwte), Arg(dwpe), Arg(dout), Arg(tokens), Arg(B * T), Arg(T), Arg(C)]);
 
     public override void LayerNormBackward(DeviceBuffer dinput, DeviceBuffer dweight, DeviceBuffer dbias, DeviceBuffer dout, DeviceBuffer input, DeviceBuffer weight, DeviceBuffer mean, DeviceBuffer rstd, int N, int C) =>
-        Launch("layernorm_backward", BlocksFor(N, WarpsPerBlock), Threads, [Arg(dinput), Arg(dweight), Arg(dbias), Arg(dout), Arg(input), Arg(weight), Arg(mean), Arg(rstd), Arg(N), Arg(C)]);
+        Launch("layernorm_backward", Math.Min(BlocksFor(N, WarpsPerBlock), LayerNormBackwardBlocks), Threads, [Arg(dinput), Arg(dweight), Arg(dbias), Arg(dout), Arg(input), Arg(weight), Arg(mean), Arg(rstd), Arg(N), Arg(C)]);
 
     public override void MatmulBackward(DeviceBuffer dinput, DeviceBuffer dweight, DeviceBuffer dbias, DeviceBuffer dout, DeviceBuffer input, DeviceBuffer weight, int N, int C, int OC)
     {

@@ -14,7 +14,9 @@ internal static class BackendChecks
     {
         [nameof(Encoder)] = Encoder,
         [nameof(EncoderBf16)] = EncoderBf16,
-        [nameof(LayerNorm)] = LayerNorm,
+        [nameof(LayerNorm)] = b => LayerNorm(b, 5, 45),
+        ["LayerNormManyRows"] = b => LayerNorm(b, 2100, 3),    // more rows than the backward's grid has warps
+        ["LayerNormWideRows"] = b => LayerNorm(b, 3, 2051),    // wider than the backward's shared-memory sums
         [nameof(Matmul)] = b => Matmul(b, 5, 7, 9),
         ["MatmulTallBiasBackward"] = b => Matmul(b, 600, 3, 5),   // several row chunks in bias_backward
         [nameof(MatmulBf16)] = MatmulBf16,
@@ -72,9 +74,8 @@ internal static class BackendChecks
         Close(expected, b.Get(output), what: "encoder bf16");
     }
 
-    public static void LayerNorm(Backend b)
+    public static void LayerNorm(Backend b, int N, int C)
     {
-        const int N = 5, C = 45;
         float[] x = Random(N * C, 10, 3f), w = Random(C, 11), bias = Random(C, 12), dout = Random(N * C, 13);
         float[] dx0 = Random(N * C, 14), dw0 = Random(C, 15), db0 = Random(C, 16);
         DeviceBuffer output = b.Allocate(N * C), mean = b.Allocate(N), rstd = b.Allocate(N), input = b.Put(x), weight = b.Put(w);
