@@ -19,10 +19,20 @@ internal static unsafe class HostKernels
     public static string? SkipReason => FindCompiler() is null ? "no C++ compiler (g++, clang++ or $CXX) to build native/host/host_kernels.cpp" : null;
 
     public static delegate* unmanaged<byte*, uint, uint, uint, uint, uint, uint, uint, void**, int> Launch =>
-        (delegate* unmanaged<byte*, uint, uint, uint, uint, uint, uint, uint, void**, int>)NativeLibrary.GetExport(Library, "host_launch");
+        (delegate* unmanaged<byte*, uint, uint, uint, uint, uint, uint, uint, void**, int>)Export("host_launch");
 
-    public static delegate* unmanaged<byte*, int*, int, int> Signature =>
-        (delegate* unmanaged<byte*, int*, int, int>)NativeLibrary.GetExport(Library, "host_kernel_signature");
+    public static delegate* unmanaged<byte*, int*, int, int> Signature => (delegate* unmanaged<byte*, int*, int, int>)Export("host_kernel_signature");
+
+    private static readonly Dictionary<string, nint> Exports = [];
+
+    private static nint Export(string name)
+    {
+        lock (Exports)
+        {
+            if (!Exports.TryGetValue(name, out nint address)) Exports[name] = address = NativeLibrary.GetExport(Library, name);
+            return address;
+        }
+    }
 
     private static nint Library => Loaded.Value.Error is { } error ? throw new InvalidOperationException(error) : Loaded.Value.Library;
 
