@@ -1,4 +1,4 @@
-// Element-wise kernels: GELU, residual, accumulate, scale, bias, bf16 conversion. One thread per element.
+// Element-wise kernels: GELU, residual, accumulate, scale, bias, rounding to bf16. One thread per element.
 #include "common.cuh"
 
 #define ELEMENT_INDEX long long i = (long long)blockIdx.x * blockDim.x + threadIdx.x; if (i >= n) return
@@ -67,10 +67,4 @@ KERNEL narrow_to_bf16(unsigned short* out, const float* inp, long long n)
 {
     ELEMENT_INDEX;
     out[i] = f32_to_bf16_rn(inp[i]);
-}
-
-KERNEL widen_bf16(float* out, const unsigned short* inp, long long n)
-{
-    ELEMENT_INDEX;
-    out[i] = bf16_to_f32(inp[i]);
 }
