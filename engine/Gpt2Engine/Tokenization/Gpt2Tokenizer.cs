@@ -36,14 +36,36 @@ public sealed class Gpt2Tokenizer
     /// <summary>The GPT-2 vocabulary embedded in the library, loaded on first use.</summary>
     public static Gpt2Tokenizer Default => BuiltIn.Value;
 
-    /// <summary>The vocabulary in <paramref name="directory"/>/encoder.json and vocab.bpe.</summary>
+    /// <summary>
+    /// The vocabulary in <paramref name="directory"/>: OpenAI's encoder.json and vocab.bpe, or the same files under
+    /// Hugging Face's names vocab.json and merges.txt.
+    /// </summary>
     public static Gpt2Tokenizer FromDirectory(string directory)
     {
         if (!Directory.Exists(directory))
             throw new Gpt2Exception($"vocabulary folder '{directory}' not found");
-        string encoderPath = Path.Combine(directory, "encoder.json"), vocabPath = Path.Combine(directory, "vocab.bpe");
+        var (encoderPath, vocabPath) = VocabularyFiles(directory);
         byte[] encoder = ReadFile(encoderPath), vocab = ReadFile(vocabPath);
         return new Gpt2Tokenizer(VocabularyReader.Read(encoder, encoderPath, VocabularyReader.DecodeText(vocab, vocabPath), vocabPath));
+    }
+
+    /// <summary>
+    /// The vocabulary stored beside a checkpoint in <paramref name="directory"/>, or the built-in one when there is
+    /// none there (<paramref name="builtIn"/> true): every GPT-2 size uses the same vocabulary.
+    /// </summary>
+    public static Gpt2Tokenizer ForWeightsDirectory(string directory, out bool builtIn)
+    {
+        var (encoderPath, vocabPath) = VocabularyFiles(directory);
+        builtIn = !File.Exists(encoderPath) && !File.Exists(vocabPath);
+        return builtIn ? Default : FromDirectory(directory);
+    }
+
+    private static (string Encoder, string Merges) VocabularyFiles(string directory)
+    {
+        string huggingFaceEncoder = Path.Combine(directory, "vocab.json");
+        return File.Exists(Path.Combine(directory, "encoder.json")) || !File.Exists(huggingFaceEncoder)
+            ? (Path.Combine(directory, "encoder.json"), Path.Combine(directory, "vocab.bpe"))
+            : (huggingFaceEncoder, Path.Combine(directory, "merges.txt"));
     }
 
     public int VocabSize => _tokenOffsets.Length - 1;
@@ -59,6 +81,46 @@ public sealed class Gpt2Tokenizer
         var ids = new List<int>(text.Length / 4 + 1);
         EncodeTo(text, ids, allowSpecial);
         return [.. ids];
+    }
+
+    /// <summary>
+    /// <see cref="Encode"/> on several threads (0: one per core) for large texts: the text is cut into chunks where
+    /// whitespace follows non-whitespace, which is always a boundary between pieces, so the ids are the same.
+    /// </summary>
+    public int[] EncodeParallel(string text, int threads = 0, bool allowSpecial = true)
+    {
+        ArgumentNullException.ThrowIfNull(text);
+        threads = threads > 0 ? threads : Environment.ProcessorCount;
+        const int MinChunk = 1 << 16;
+        if (threads == 1 || text.Length < 2 * MinChunk)
+            return Encode(text, allowSpecial);
+
+        int chunkLength = Math.Max(MinChunk, text.Length / (4 * threads));
+        var bounds = new List<int> { 0 };
+        for (int end = chunkLength; end < text.Length; end += chunkLength)
+        {
+            end = Math.Max(end, bounds[^1] + 1);
+            while (end < text.Length && !(char.IsWhiteSpace(text[end]) && !char.IsWhiteSpace(text[end - 1])))
+                end++;
+            if (end < text.Length)
+                bounds.Add(end);
+        }
+        bounds.Add(text.Length);
+
+        var chunks = new List<int>[bounds.Count - 1];
+        Parallel.For(0, chunks.Length, new ParallelOptions { MaxDegreeOfParallelism = threads }, i =>
+        {
+            chunks[i] = new List<int>((bounds[i + 1] - bounds[i]) / 4);
+            EncodeTo(text.AsSpan(bounds[i], bounds[i + 1] - bounds[i]), chunks[i], allowSpecial);
+        });
+        var ids = new int[chunks.Sum(c => c.Count)];
+        int offset = 0;
+        foreach (var chunk in chunks)
+        {
+            chunk.CopyTo(ids, offset);
+            offset += chunk.Count;
+        }
+        return ids;
     }
 
     /// <summary>Appends the token ids of <paramref name="text"/> to <paramref name="output"/>.</summary>
@@ -126,7 +188,7 @@ public sealed class Gpt2Tokenizer
     {
         if ((uint)id >= (uint)VocabSize)
         {
-            string where = position >= 0 ? $" at position {position}" : "";
+            string where = position >= 0 ? $" (number {position + 1})" : "";
             throw new Gpt2Exception($"token id {id}{where} is outside the vocabulary (0..{VocabSize - 1})");
         }
         return _tokenBytes.AsSpan(_tokenOffsets[id], _tokenOffsets[id + 1] - _tokenOffsets[id]);

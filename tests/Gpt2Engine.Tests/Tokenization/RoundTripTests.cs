@@ -52,7 +52,7 @@ public class RoundTripTests
     {
         var error = Assert.Throws<Gpt2Exception>(() => Tokenizer.Decode([15496, 50257]));
         Assert.Contains("50257", error.Message);
-        Assert.Contains("position 1", error.Message);
+        Assert.Contains("number 2", error.Message);
         Assert.Throws<Gpt2Exception>(() => Tokenizer.Decode([-1]));
         Assert.Throws<Gpt2Exception>(() => Tokenizer.TokenBytes(50257));
     }

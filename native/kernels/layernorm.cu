@@ -1,0 +1,52 @@
+// LayerNorm over rows of C, forward and backward. One warp per row, 8 warps per block.
+#include "common.cuh"
+
+// mean and rstd may be null (inference).
+KERNEL layernorm_forward(float* out, float* mean, float* rstd, const float* inp, const float* weight, const float* bias, int N, int C)
+{
+    int lane = threadIdx.x % 32;
+    int row = blockIdx.x * (blockDim.x / 32) + threadIdx.x / 32;
+    if (row >= N) return;
+    const float* x = inp + (long long)row * C;
+    float sum = 0.0f;
+    for (int i = lane; i < C; i += 32) sum += x[i];
+    float m = warp_sum(sum) / C;
+    float sq = 0.0f;
+    for (int i = lane; i < C; i += 32) { float d = x[i] - m; sq += d * d; }
+    float s = 1.0f / gpu_sqrt(warp_sum(sq) / C + 1e-5f);
+    float* o = out + (long long)row * C;
+    for (int i = lane; i < C; i += 32) o[i] = (x[i] - m) * s * weight[i] + bias[i];
+    if (lane == 0 && mean) mean[row] = m;
+    if (lane == 0 && rstd) rstd[row] = s;
+}
+
+// dinp += ..., dweight += ..., dbias += ... (the last two across rows with atomics).
+KERNEL layernorm_backward(float* dinp, float* dweight, float* dbias, const float* dout, const float* inp, const float* weight,
+                          const float* mean, const float* rstd, int N, int C)
+{
+    int lane = threadIdx.x % 32;
+    int row = blockIdx.x * (blockDim.x / 32) + threadIdx.x / 32;
+    if (row >= N) return;
+    const float* x = inp + (long long)row * C;
+    const float* dy = dout + (long long)row * C;
+    float* dx = dinp + (long long)row * C;
+    float m = mean[row], s = rstd[row];
+    float dnorm_sum = 0.0f, dnorm_norm_sum = 0.0f;
+    for (int i = lane; i < C; i += 32)
+    {
+        float norm = (x[i] - m) * s;
+        float dnorm = weight[i] * dy[i];
+        dnorm_sum += dnorm;
+        dnorm_norm_sum += dnorm * norm;
+    }
+    float dnorm_mean = warp_sum(dnorm_sum) / C;
+    float dnorm_norm_mean = warp_sum(dnorm_norm_sum) / C;
+    for (int i = lane; i < C; i += 32)
+    {
+        float norm = (x[i] - m) * s;
+        float dnorm = weight[i] * dy[i];
+        atomicAdd(&dbias[i], dy[i]);
+        atomicAdd(&dweight[i], norm * dy[i]);
+        dx[i] += (dnorm - dnorm_mean - norm * dnorm_norm_mean) * s;
+    }
+}
