@@ -10,9 +10,9 @@ open System.IO
 open Gpt2Engine.Checkpoints
 
 let args = fsi.CommandLineArgs |> Array.skip 1
-if args.Length < 1 then
+if args.Length < 1 || args[0] = "--help" then
     eprintfn "usage: dotnet fsi tools/load-benchmark.fsx <weights> [--verify]"
-    exit 2
+    exit (if args.Length < 1 then 2 else 0)
 
 /// Resident set size of this process in MiB, from /proc/self/status.
 let residentMiB () =
