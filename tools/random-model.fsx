@@ -11,9 +11,9 @@ open Gpt2Engine.Checkpoints
 open Gpt2Engine.Model
 
 let args = fsi.CommandLineArgs |> Array.skip 1
-if args.Length < 2 then
+if args.Length < 2 || args[0] = "--help" then
     eprintfn "usage: dotnet fsi tools/random-model.fsx <124M|355M|774M|1558M|n_vocab,n_ctx,n_embd,n_layer,n_head> <output-dir> [seed]"
-    exit 2
+    exit (if args.Length > 0 && args[0] = "--help" then 0 else 2)
 
 let config =
     match Gpt2Sizes.TryFind(args[0]) with

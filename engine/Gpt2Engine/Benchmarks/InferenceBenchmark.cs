@@ -71,8 +71,11 @@ public static class InferenceBenchmark
         for (int i = 0; i < promptTokens; i++) prompt[i] = random.Next(config.VocabSize);
         using var session = model.CreateSession();
 
-        Generate(session, prompt, Math.Min(genTokens, 4)); // warm-up: maps the weights in, JIT-compiles the kernels
-        session.Reset();
+        for (int warmUp = 0; warmUp < 2; warmUp++) // maps the weights in and lets the JIT settle on optimised kernels
+        {
+            Generate(session, prompt, Math.Min(genTokens, 16));
+            session.Reset();
+        }
         started = Stopwatch.GetTimestamp();
         var logits = session.Forward(prompt, promptTokens);
         double promptSeconds = Stopwatch.GetElapsedTime(started).TotalSeconds;

@@ -10,7 +10,7 @@ internal sealed class BpeMerges(int[] byteTokens, MergeTable merges)
     public int Count => merges.Count;
 
     /// <summary>Appends the token ids of <paramref name="piece"/> to <paramref name="output"/>.</summary>
-    public void Encode(ReadOnlySpan<byte> piece, List<int> output, Scratch scratch)
+    public void Encode(ReadOnlySpan<byte> piece, IdBuffer output, Scratch scratch)
     {
         int n = piece.Length;
         if (n == 1)

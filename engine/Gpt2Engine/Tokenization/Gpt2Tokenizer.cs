@@ -1,6 +1,5 @@
 using System.Buffers;
 using System.IO.Compression;
-using System.Runtime.InteropServices;
 using System.Text;
 
 namespace Gpt2Engine.Tokenization;
@@ -78,9 +77,17 @@ public sealed class Gpt2Tokenizer
     public int[] Encode(string text, bool allowSpecial = true)
     {
         ArgumentNullException.ThrowIfNull(text);
-        var ids = new List<int>(text.Length / 4 + 1);
-        EncodeTo(text, ids, allowSpecial);
-        return [.. ids];
+        using var ids = new IdBuffer(EstimatedTokens(text.Length));
+        EncodeInto(text, ids, allowSpecial);
+        return ids.ToArray();
+    }
+
+    /// <summary>Appends the token ids of <paramref name="text"/> to <paramref name="output"/>.</summary>
+    public void EncodeTo(ReadOnlySpan<char> text, List<int> output, bool allowSpecial = true)
+    {
+        using var ids = new IdBuffer(EstimatedTokens(text.Length));
+        EncodeInto(text, ids, allowSpecial);
+        output.AddRange(ids.Span);
     }
 
     /// <summary>
@@ -107,24 +114,31 @@ public sealed class Gpt2Tokenizer
         }
         bounds.Add(text.Length);
 
-        var chunks = new List<int>[bounds.Count - 1];
-        Parallel.For(0, chunks.Length, new ParallelOptions { MaxDegreeOfParallelism = threads }, i =>
+        var chunks = new IdBuffer[bounds.Count - 1];
+        try
         {
-            chunks[i] = new List<int>((bounds[i + 1] - bounds[i]) / 4);
-            EncodeTo(text.AsSpan(bounds[i], bounds[i + 1] - bounds[i]), chunks[i], allowSpecial);
-        });
-        var ids = new int[chunks.Sum(c => c.Count)];
-        int offset = 0;
-        foreach (var chunk in chunks)
-        {
-            chunk.CopyTo(ids, offset);
-            offset += chunk.Count;
+            Parallel.For(0, chunks.Length, new ParallelOptions { MaxDegreeOfParallelism = threads }, i =>
+            {
+                var chunk = text.AsSpan(bounds[i], bounds[i + 1] - bounds[i]);
+                chunks[i] = new IdBuffer(EstimatedTokens(chunk.Length));
+                EncodeInto(chunk, chunks[i], allowSpecial);
+            });
+            using var ids = new IdBuffer(chunks.Sum(c => c.Count));
+            foreach (var chunk in chunks)
+                ids.AddRange(chunk.Span);
+            return ids.ToArray();
         }
-        return ids;
+        finally
+        {
+            foreach (var chunk in chunks)
+                chunk?.Dispose();
+        }
     }
 
-    /// <summary>Appends the token ids of <paramref name="text"/> to <paramref name="output"/>.</summary>
-    public void EncodeTo(ReadOnlySpan<char> text, List<int> output, bool allowSpecial = true)
+    /// <summary>English averages about 3 characters a token.</summary>
+    private static int EstimatedTokens(int characters) => characters / 3 + 16;
+
+    private void EncodeInto(ReadOnlySpan<char> text, IdBuffer output, bool allowSpecial)
     {
         var scratch = _scratch.Value!;
         if (allowSpecial && _endOfTextId >= 0)
@@ -140,7 +154,7 @@ public sealed class Gpt2Tokenizer
         EncodeOrdinary(text, output, scratch);
     }
 
-    private void EncodeOrdinary(ReadOnlySpan<char> text, List<int> output, EncodeScratch scratch)
+    private void EncodeOrdinary(ReadOnlySpan<char> text, IdBuffer output, EncodeScratch scratch)
     {
         var pieces = new PreTokenizer(text);
         while (pieces.Next(out int start, out int length))
@@ -158,7 +172,7 @@ public sealed class Gpt2Tokenizer
             _merges.Encode(scratch.ToUtf8(piece), output, scratch.Bpe);
             if (scratch.Cache.Dictionary.Count >= CacheCapacity)
                 scratch.Cache.Dictionary.Clear();
-            scratch.Cache[piece] = CollectionsMarshal.AsSpan(output)[first..].ToArray();
+            scratch.Cache[piece] = output.Span[first..].ToArray();
         }
     }
 

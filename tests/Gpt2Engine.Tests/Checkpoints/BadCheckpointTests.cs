@@ -94,6 +94,15 @@ public class BadCheckpointTests
     }
 
     [Fact]
+    public void Shape_too_large_to_count()
+    {
+        using var dir = new TempDir();
+        TestFiles.WriteSmallBundle(dir.Path);
+        RewriteIndex(dir, entries => entries.Select(e => e.Name == "model/wpe" ? e with { Shape = [int.MaxValue, int.MaxValue, int.MaxValue] } : e));
+        Assert.Contains("'model/wpe' has an impossibly large shape", LoadFails(dir.Path).Message);
+    }
+
+    [Fact]
     public void Model_tensor_that_is_not_float32()
     {
         using var dir = new TempDir();
@@ -227,6 +236,17 @@ public class BadCheckpointTests
         var mismatches = output.ToString().Split('\n').Where(l => l.Contains("MISMATCH")).ToList();
         Assert.StartsWith("model/wte ", Assert.Single(mismatches));
         Assert.Contains("1 tensor(s) failed crc32c verification", error.ToString());
+    }
+
+    [Fact]
+    public void Load_with_verification_rejects_a_corrupt_tensor()
+    {
+        using var dir = new TempDir();
+        TestFiles.WriteSmallBundle(dir.Path);
+        Corrupt(dir[Data], b => b[0] ^= 1); // first tensor in key order: model/h0/attn/c_attn/b
+        CheckpointLoader.Load(dir.Path).Dispose(); // not checked unless asked
+        var e = Assert.Throws<Gpt2Exception>(() => CheckpointLoader.Load(dir.Path, verifyChecksums: true));
+        Assert.Equal($"{dir[Data]}: tensor 'model/h0/attn/c_attn/b' fails its crc32c check; the data file is corrupt", e.Message);
     }
 
     [Fact]

@@ -3,6 +3,7 @@ using Gpt2Engine.Checkpoints;
 using Gpt2Engine.Cpu;
 using Gpt2Engine.Evaluation;
 using Gpt2Engine.Model;
+using Gpt2Engine.Tokenization;
 
 namespace Gpt2Engine.Tests.Evaluation;
 
@@ -133,5 +134,15 @@ public sealed class LambadaTests
         using var model = LoadTiny();
         var e = Assert.Throws<Gpt2Exception>(() => Lambada.Evaluate(model, [new LambadaExample([1, 2], [])], default));
         Assert.Contains("passage 1", e.Message);
+    }
+
+    [Fact]
+    public void Stop_tokens_are_the_gpt2_tokens_that_spell_a_stop_word()
+    {
+        var tokenizer = Gpt2Tokenizer.Default;
+        var stop = Lambada.StopTokens(tokenizer);
+        int Id(string text) => Assert.Single(tokenizer.Encode(text));
+        Assert.True(stop[Id(" the")] && stop[Id(" The")] && stop[Id("the")] && stop[Id(" would")] && stop[Id("'s")]);
+        Assert.False(stop[Id(" door")] || stop[Id(" key")] || stop[Id(".")]);
     }
 }

@@ -1,5 +1,7 @@
 using Xunit;
+using System.Text.Json;
 using Gpt2Engine.Checkpoints;
+using Gpt2Engine.Cli;
 using Gpt2Engine.Cpu;
 using Gpt2Engine.Profiling;
 
@@ -88,5 +90,17 @@ public sealed class ProfilerTests
         using var weights = CheckpointLoader.Load(TestFixtures.TinyModel);
         var e = Assert.Throws<Gpt2Exception>(() => Profiler.Run(weights, t => new CpuBackend(t), new ProfileSettings([1], [30], 4, 0, 0), null));
         Assert.Contains("does not fit the model's context of 32", e.Message);
+    }
+
+    [Fact]
+    public void Bench_profile_sweeps_threads_and_prompt_lengths_as_json()
+    {
+        var output = new StringWriter();
+        var error = new StringWriter();
+        int code = CliApp.Run(["bench", "--weights", TestFixtures.TinyModel, "--profile", "--threads", "1,2", "--prompt-sweep", "4,8", "--gen-tokens", "3", "--json"], output, error);
+        Assert.True(code == 0, error.ToString());
+        var root = JsonDocument.Parse(output.ToString()).RootElement;
+        Assert.Equal([(1, 4), (1, 8), (2, 4), (2, 8)], root.GetProperty("generation").EnumerateArray().Select(g => (g.GetProperty("threads").GetInt32(), g.GetProperty("prompt_tokens").GetInt32())));
+        Assert.Equal(2, root.GetProperty("training").GetArrayLength());
     }
 }

@@ -140,4 +140,30 @@ public sealed class DataTests
         Assert.Equal(1e-4f, schedule.At(110), 1e-9f);
         Assert.Equal(3e-4f, new LearningRateSchedule(3e-4f, 0, 0, 1).At(1), 1e-9f); // no warmup, one step: the peak
     }
+
+    [Fact]
+    public void Prepare_tokenizes_documents_behind_endoftext_and_splits_off_the_tail()
+    {
+        using var data = new TrainingData();
+        File.WriteAllText(data.File("a.txt"), "Hello world.<|endoftext|>A second document.");
+        File.WriteAllText(data.File("b.txt"), string.Concat(Enumerable.Repeat("The quick brown fox jumps over the lazy dog. ", 20)));
+        var expected = new List<int>();
+        foreach (string file in new[] { "a.txt", "b.txt" })
+        {
+            expected.Add(50256);
+            expected.AddRange(Gpt2Engine.Tokenization.Gpt2Tokenizer.Default.Encode(File.ReadAllText(data.File(file))));
+        }
+
+        var result = DataPreparation.Prepare([data.File("a.txt"), data.File("b.txt")], data.File("out"), 0.25);
+        Assert.Equal(3, result.Documents);
+        Assert.Equal(expected.Count, result.TrainTokens + result.ValidationTokens);
+        Assert.Equal(Math.Round(expected.Count * 0.25), result.ValidationTokens);
+        using var train = TokenShard.Open(data.File("out", "train_000.bin"));
+        using var validation = TokenShard.Open(data.File("out", "val_000.bin"));
+        var all = train.Tokens(0, (int)train.Count).ToArray().Concat(validation.Tokens(0, (int)validation.Count).ToArray()).Select(t => (int)t);
+        Assert.Equal(expected, all);
+
+        Assert.Contains("missing.txt", Assert.Throws<Gpt2Exception>(() => DataPreparation.Prepare([data.File("missing.txt")], data.File("out"), 0.1)).Message);
+        Assert.Contains("--val-fraction", Assert.Throws<Gpt2Exception>(() => DataPreparation.Prepare([data.File("a.txt")], data.File("out"), 1.0)).Message);
+    }
 }

@@ -166,4 +166,16 @@ public sealed class TrainerTests : IDisposable
         using var trainer = Trainer.Open(Options("bad"), new CpuBackend(1));
         Assert.Contains("outside the vocabulary", Assert.Throws<Gpt2Exception>(() => trainer.TrainStep()).Message);
     }
+
+    [Fact]
+    public void Benchmark_reports_consistent_rates()
+    {
+        var result = TrainingBenchmark.Run(Small, batchSize: 2, sequenceLength: 8, steps: 2, new CpuBackend(1));
+        Assert.True(result.MillisecondsPerStep > 0);
+        Assert.Equal(16 / (result.MillisecondsPerStep / 1000), result.TokensPerSecond, 1e-6 * result.TokensPerSecond);
+        // 6 x (params - wpe) + 6 x L x T x C FLOPs per token, counted here from the shapes.
+        double flopsPerToken = 6.0 * (Small.ParameterCount - 16 * 16) + 6.0 * 2 * 8 * 16;
+        Assert.Equal(flopsPerToken * result.TokensPerSecond / 1e9, result.GigaflopsPerSecond, 1e-6 * result.GigaflopsPerSecond);
+        if (OperatingSystem.IsLinux()) Assert.True(result.PeakMemoryBytes > 1 << 20);
+    }
 }

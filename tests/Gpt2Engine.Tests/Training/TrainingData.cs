@@ -9,7 +9,7 @@ internal sealed class TrainingData : IDisposable
 
     public TrainingData() => System.IO.Directory.CreateDirectory(Directory);
 
-    public string File(string name) => Path.Combine(Directory, name);
+    public string File(params string[] parts) => Path.Combine([Directory, .. parts]);
 
     /// <summary>Writes split_000.bin, split_001.bin ... holding <paramref name="shards"/>.</summary>
     public void WriteSplit(string split, params ushort[][] shards)
