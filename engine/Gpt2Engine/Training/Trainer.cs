@@ -1,0 +1,154 @@
+using System.Diagnostics;
+using Gpt2Engine.Checkpoints;
+using Gpt2Engine.Model;
+
+namespace Gpt2Engine.Training;
+
+/// <summary>One finished step, as the trainer reports it.</summary>
+/// <param name="ValidationLoss">The validation loss when it was measured after this step; NaN otherwise.</param>
+/// <param name="Checkpoint">The directory a checkpoint was written to after this step; null otherwise.</param>
+public sealed record TrainingStep(int Step, int TotalSteps, float Loss, float GradientNorm, float LearningRate,
+    double Milliseconds, double TokensPerSecond, float ValidationLoss, string? Checkpoint);
+
+/// <summary>
+/// Trains a <see cref="Gpt2Model"/> on prepared token shards: per step K micro-batches of B x T tokens (gradients
+/// accumulated, then divided by K), clipping by global norm, AdamW under a warmup + cosine schedule, validation
+/// and atomic checkpoints. Deterministic: the same options give bit-identical weights, also across a resume.
+/// </summary>
+public sealed class Trainer : IDisposable
+{
+    private readonly TrainingOptions _options;
+    private readonly TokenDataset _train;
+    private readonly TokenDataset? _validation;
+    private readonly DataLoader _loader;
+    private readonly int[] _inputs, _targets;
+
+    public Gpt2Model Model { get; }
+    /// <summary>Steps completed so far (the checkpoint's step after a resume).</summary>
+    public int Step { get; private set; }
+    public long TrainTokens => _train.TokenCount;
+    public long ValidationTokens => _validation?.TokenCount ?? 0;
+
+    private Trainer(TrainingOptions options, Gpt2Model model, TokenDataset train, TokenDataset? validation, int step, long dataPosition)
+    {
+        _options = options;
+        Model = model;
+        _train = train;
+        _validation = validation;
+        Step = step;
+        _loader = new DataLoader(train, options.Seed, dataPosition);
+        _inputs = new int[options.BatchSize * options.SequenceLength];
+        _targets = new int[_inputs.Length];
+    }
+
+    /// <summary>Opens the data and builds the model: resumed from the output directory, loaded from weights, or initialised from a config.</summary>
+    public static Trainer Open(TrainingOptions options, Backend backend)
+    {
+        options.Validate();
+        int T = options.SequenceLength;
+        Gpt2Model model;
+        TrainingCheckpoint.State? resumed = null;
+        if (options.Resume)
+        {
+            (model, resumed) = TrainingCheckpoint.Load(options.OutputDirectory, backend);
+            options = options with { Seed = resumed.Seed };
+        }
+        else
+        {
+            using var weights = options.Weights is not null ? CheckpointLoader.Load(options.Weights) : ModelInitializer.RandomWeights(options.Config!, options.Seed);
+            model = new Gpt2Model(weights, backend, trainable: true);
+        }
+        TokenDataset? train = null, validation = null;
+        try
+        {
+            if (T > model.Config.ContextLength) throw new Gpt2Exception($"--seq {T} is larger than the model's context of {model.Config.ContextLength} positions");
+            if (resumed is not null && resumed.SequenceLength != T) throw new Gpt2Exception($"--seq {T} differs from the checkpoint's {resumed.SequenceLength}; resume with --seq {resumed.SequenceLength}");
+            if (resumed is not null && resumed.Step >= options.Steps) throw new Gpt2Exception($"the checkpoint in {options.OutputDirectory} is at step {resumed.Step}; --steps {options.Steps} leaves nothing to do");
+            train = TokenDataset.Open(options.DataDirectory, "train", T);
+            if (TokenDataset.ShardPaths(options.DataDirectory, "val").Length > 0) validation = TokenDataset.Open(options.DataDirectory, "val", T);
+            return new Trainer(options, model, train, validation, resumed?.Step ?? 0, resumed?.DataPosition ?? 0);
+        }
+        catch
+        {
+            train?.Dispose();
+            validation?.Dispose();
+            model.Dispose();
+            throw;
+        }
+    }
+
+    /// <summary>Runs the remaining steps, reporting each; on cancellation it checkpoints the last finished step and throws.</summary>
+    public void Run(Action<TrainingStep> report, CancellationToken cancellation = default)
+    {
+        var o = _options;
+        while (Step < o.Steps)
+        {
+            if (cancellation.IsCancellationRequested)
+            {
+                if (Step > 0) SaveCheckpoint();
+                cancellation.ThrowIfCancellationRequested();
+            }
+            var (loss, norm, lr, ms) = TrainStep();
+            bool last = Step == o.Steps;
+            float validationLoss = (last || (o.EvalEvery > 0 && Step % o.EvalEvery == 0)) && _validation is not null ? Evaluate() : float.NaN;
+            string? checkpoint = null;
+            if (last || (o.CheckpointEvery > 0 && Step % o.CheckpointEvery == 0))
+            {
+                SaveCheckpoint();
+                checkpoint = o.OutputDirectory;
+            }
+            double tokens = (double)o.BatchSize * o.SequenceLength * o.GradientAccumulation;
+            report(new TrainingStep(Step, o.Steps, loss, norm, lr, ms, tokens / (ms / 1000), validationLoss, checkpoint));
+        }
+    }
+
+    /// <summary>One optimizer step: returns the mean training loss, the gradient norm before clipping, the learning rate and the time taken.</summary>
+    public (float Loss, float GradientNorm, float LearningRate, double Milliseconds) TrainStep()
+    {
+        var o = _options;
+        var clock = Stopwatch.StartNew();
+        int B = o.BatchSize, T = o.SequenceLength, K = o.GradientAccumulation;
+        Model.ZeroGradients();
+        double loss = 0;
+        for (int k = 0; k < K; k++)
+        {
+            _loader.NextBatch(_inputs, _targets, B);
+            loss += Model.Forward(_inputs, _targets, B, T);
+            Model.Backward();
+        }
+        // Each micro-batch's backward is the gradient of its own mean loss: the step's loss is their mean.
+        if (K > 1) Model.Backend.Scale(Model.GradientMemory, 1f / K);
+        float norm = Model.GradientNorm();
+        if (o.Clip > 0 && norm > o.Clip) Model.Backend.Scale(Model.GradientMemory, o.Clip / norm);
+        float lr = o.Schedule.At(Step + 1);
+        Model.Update(lr, o.Beta1, o.Beta2, o.Epsilon, o.WeightDecay, Step + 1);
+        Model.Backend.Synchronize();
+        Step++;
+        return ((float)(loss / K), norm, lr, clock.Elapsed.TotalMilliseconds);
+    }
+
+    /// <summary>The mean loss over the first EvalBatches batches of the validation split (in order, wrapping around); NaN without one.</summary>
+    public float Evaluate()
+    {
+        if (_validation is null) return float.NaN;
+        int B = _options.BatchSize, T = _options.SequenceLength;
+        double sum = 0;
+        for (int batch = 0; batch < _options.EvalBatches; batch++)
+        {
+            for (int b = 0; b < B; b++)
+                _validation.ReadWindow(((long)batch * B + b) % _validation.WindowCount, _inputs.AsSpan(b * T, T), _targets.AsSpan(b * T, T));
+            sum += Model.Forward(_inputs, _targets, B, T);
+        }
+        return (float)(sum / _options.EvalBatches);
+    }
+
+    public void SaveCheckpoint() =>
+        TrainingCheckpoint.Save(_options.OutputDirectory, Model, new TrainingCheckpoint.State(Step, _loader.Position, _options.Seed, _options.SequenceLength));
+
+    public void Dispose()
+    {
+        Model.Dispose();
+        _train.Dispose();
+        _validation?.Dispose();
+    }
+}

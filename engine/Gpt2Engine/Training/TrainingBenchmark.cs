@@ -1,0 +1,70 @@
+using System.Globalization;
+using Gpt2Engine.Model;
+
+namespace Gpt2Engine.Training;
+
+/// <summary>What <see cref="TrainingBenchmark.Run"/> measured.</summary>
+/// <param name="GigaflopsPerSecond">Model FLOPs: 6 x (parameters less wpe) x tokens for the matmuls plus 6 x layers x T x channels x tokens for causal attention, over the measured time.</param>
+/// <param name="PeakMemoryBytes">The process's peak resident memory (VmHWM), 0 where /proc is unavailable.</param>
+public sealed record TrainingBenchmarkResult(Gpt2Config Config, int BatchSize, int SequenceLength, int Steps, string Backend,
+    double MillisecondsPerStep, double TokensPerSecond, double GigaflopsPerSecond, long PeakMemoryBytes)
+{
+    public override string ToString() =>
+        string.Create(CultureInfo.InvariantCulture,
+            $"train {Config} B={BatchSize} T={SequenceLength} on {Backend}: {MillisecondsPerStep:F0} ms/step, {TokensPerSecond:F0} tokens/s, {GigaflopsPerSecond:F1} GFLOP/s, peak memory {PeakMemoryBytes / 1048576.0:F0} MiB ({Steps} steps after 1 warm-up step)");
+}
+
+/// <summary>
+/// Times full training steps (forward, backward, clipping, AdamW) of a randomly initialised model on random
+/// tokens, through the same <see cref="Trainer"/> a real run uses.
+/// </summary>
+public static class TrainingBenchmark
+{
+    public static TrainingBenchmarkResult Run(Gpt2Config config, int batchSize, int sequenceLength, int steps, Backend backend)
+    {
+        if (steps <= 0) throw new Gpt2Exception($"--steps {steps} must be positive");
+        string data = Path.Combine(Path.GetTempPath(), "gpt2-train-bench-" + Path.GetRandomFileName());
+        try
+        {
+            Directory.CreateDirectory(data);
+            var rng = new SplitMix64(1);
+            var tokens = new ushort[(steps + 1) * batchSize * sequenceLength + 1];
+            foreach (ref ushort token in tokens.AsSpan()) token = (ushort)rng.NextBelow((ulong)config.VocabSize);
+            TokenShard.Write(Path.Combine(data, "train_000.bin"), tokens);
+            var options = new TrainingOptions
+            {
+                DataDirectory = data,
+                OutputDirectory = Path.Combine(data, "out"),
+                Config = config,
+                Steps = steps + 1,
+                BatchSize = batchSize,
+                SequenceLength = sequenceLength,
+            };
+            using var trainer = Trainer.Open(options, backend);
+            trainer.TrainStep(); // warm-up: first-touch allocation, JIT
+            double milliseconds = 0;
+            for (int i = 0; i < steps; i++) milliseconds += trainer.TrainStep().Milliseconds;
+
+            double perStep = milliseconds / steps, tokensPerStep = (double)batchSize * sequenceLength;
+            long matmulParameters = config.ParameterCount - (long)config.ContextLength * config.Channels;
+            double flopsPerToken = 6.0 * matmulParameters + 6.0 * config.Layers * sequenceLength * config.Channels;
+            return new TrainingBenchmarkResult(config, batchSize, sequenceLength, steps, backend.Name,
+                perStep, tokensPerStep / (perStep / 1000), flopsPerToken * tokensPerStep / (perStep / 1000) / 1e9, PeakResidentBytes());
+        }
+        finally
+        {
+            try { Directory.Delete(data, recursive: true); } catch (IOException) { }
+        }
+    }
+
+    /// <summary>VmHWM from /proc/self/status (Linux); 0 elsewhere.</summary>
+    public static long PeakResidentBytes()
+    {
+        const string path = "/proc/self/status";
+        if (!File.Exists(path)) return 0;
+        foreach (string line in File.ReadLines(path))
+            if (line.StartsWith("VmHWM:", StringComparison.Ordinal))
+                return long.Parse(line["VmHWM:".Length..].Trim().Split(' ')[0], CultureInfo.InvariantCulture) * 1024;
+        return 0;
+    }
+}

@@ -1,0 +1,99 @@
+using System.Globalization;
+using System.Numerics;
+using System.Text;
+using Gpt2Engine.Checkpoints;
+using Gpt2Engine.Model;
+
+namespace Gpt2Engine.Training;
+
+/// <summary>
+/// A run's output directory: <c>model.safetensors</c> + <c>config.json</c> (the weights, loadable like any other
+/// checkpoint) and <c>training-state.safetensors</c> (the weights again, the AdamW moments, and in its metadata the
+/// step, the data loader's position and the seed). Each file is written atomically, and the training state is
+/// self-contained, so a run killed at any moment leaves a consistent checkpoint to resume from.
+/// </summary>
+public static class TrainingCheckpoint
+{
+    public const string ModelFile = "model.safetensors";
+    public const string ConfigFile = "config.json";
+    public const string StateFile = "training-state.safetensors";
+    private const string FormatName = "gpt2-engine-training-state-1";
+
+    /// <summary>Where a resumed run continues.</summary>
+    public sealed record State(int Step, long DataPosition, ulong Seed, int SequenceLength);
+
+    public static void Save(string directory, Gpt2Model model, State state)
+    {
+        var (m, v) = model.OptimizerState;
+        if (m.IsNone) throw new InvalidOperationException("a checkpoint needs at least one optimizer step");
+        using var parameters = Download(model, model.ParameterMemory);
+        using var moment1 = Download(model, m);
+        using var moment2 = Download(model, v);
+
+        var modelMetadata = ConfigFiles.ToMetadata(model.Config);
+        modelMetadata["step"] = Text(state.Step);
+        var stateMetadata = new Dictionary<string, string>(modelMetadata)
+        {
+            ["training_format"] = FormatName,
+            ["data_position"] = Text(state.DataPosition),
+            ["seed"] = Text(state.Seed),
+            ["seq"] = Text(state.SequenceLength),
+        };
+        SafetensorsWriter.Write(Path.Combine(directory, StateFile),
+            parameters.Tensors.Append(moment1.Flat("optimizer.m")).Append(moment2.Flat("optimizer.v")), stateMetadata);
+        SafetensorsWriter.Write(Path.Combine(directory, ModelFile), parameters.Tensors, modelMetadata);
+        CheckpointFiles.WriteAtomic(Path.Combine(directory, ConfigFile), Encoding.UTF8.GetBytes(ConfigJson(model.Config)));
+    }
+
+    /// <summary>Builds a trainable model from the training state in <paramref name="directory"/>, with its optimizer moments.</summary>
+    public static (Gpt2Model Model, State State) Load(string directory, Backend backend)
+    {
+        string path = Path.Combine(directory, StateFile);
+        if (!File.Exists(path)) throw new Gpt2Exception($"{path}: no training checkpoint to resume from");
+        using var file = SafetensorsFile.Open(path);
+        var metadata = file.Metadata;
+        if (!metadata.TryGetValue("training_format", out string? format) || format != FormatName)
+            throw new Gpt2Exception($"{path}: not a gpt2-engine training state (metadata 'training_format' is '{format}')");
+        var config = ConfigFiles.FromMetadata(metadata, path) ?? throw new Gpt2Exception($"{path}: metadata has no model config");
+        var state = new State(Read<int>(metadata, "step", path), Read<long>(metadata, "data_position", path),
+            Read<ulong>(metadata, "seed", path), Read<int>(metadata, "seq", path));
+        using var weights = new Gpt2Weights(config, file.Tensors, $"training state {path}", owner: null);
+        var model = new Gpt2Model(weights, backend, trainable: true);
+        try
+        {
+            model.SetOptimizerState(Moment(file, "optimizer.m", model.Layout), Moment(file, "optimizer.v", model.Layout));
+            return (model, state);
+        }
+        catch
+        {
+            model.Dispose();
+            throw;
+        }
+    }
+
+    public static string ConfigJson(Gpt2Config c) =>
+        $"{{\n  \"model_type\": \"gpt2\",\n  \"vocab_size\": {c.VocabSize},\n  \"n_positions\": {c.ContextLength},\n  \"n_embd\": {c.Channels},\n  \"n_layer\": {c.Layers},\n  \"n_head\": {c.Heads}\n}}\n";
+
+    private static HostParameters Download(Gpt2Model model, DeviceBuffer buffer)
+    {
+        var host = new HostParameters(model.Layout);
+        model.Backend.Download<float>(buffer, host.Values);
+        return host;
+    }
+
+    private static ReadOnlySpan<float> Moment(SafetensorsFile file, string name, ParameterLayout layout)
+    {
+        var view = file[name];
+        if (view.DType != TensorDType.F32 || view.ElementCount != layout.TotalCount)
+            throw new Gpt2Exception($"{file.Path}: '{name}' must be F32 with {layout.TotalCount} elements, found {view.DType} {view.ShapeText}");
+        return view.AsSpan<float>();
+    }
+
+    private static string Text<T>(T value) where T : IFormattable => value.ToString(null, CultureInfo.InvariantCulture);
+
+    private static string Required(IReadOnlyDictionary<string, string> metadata, string key, string path) =>
+        metadata.TryGetValue(key, out string? value) ? value : throw new Gpt2Exception($"{path}: metadata has no '{key}'");
+
+    private static T Read<T>(IReadOnlyDictionary<string, string> metadata, string key, string path) where T : INumberBase<T> =>
+        T.TryParse(Required(metadata, key, path), NumberStyles.None, CultureInfo.InvariantCulture, out T? n) ? n : throw new Gpt2Exception($"{path}: metadata '{key}' is not a count");
+}

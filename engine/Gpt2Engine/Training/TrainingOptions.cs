@@ -1,0 +1,65 @@
+using Gpt2Engine.Model;
+
+namespace Gpt2Engine.Training;
+
+/// <summary>
+/// Everything a training run needs. Defaults follow nanoGPT/llm.c: AdamW lr 3e-4 with betas 0.9/0.95, eps 1e-8,
+/// no weight decay (the backend's AdamW decays every parameter, LayerNorm gains included), clipping at norm 1.0,
+/// cosine decay to a tenth of the peak.
+/// </summary>
+public sealed record TrainingOptions
+{
+    public required string DataDirectory { get; init; }
+    public required string OutputDirectory { get; init; }
+    /// <summary>Weights to fine-tune (a size name, directory or file); when null, <see cref="Config"/> is trained from scratch.</summary>
+    public string? Weights { get; init; }
+    public Gpt2Config? Config { get; init; }
+    public bool Resume { get; init; }
+
+    public int Steps { get; init; } = 100;
+    public int BatchSize { get; init; } = 4;
+    public int SequenceLength { get; init; } = 64;
+    public int GradientAccumulation { get; init; } = 1;
+
+    public float LearningRate { get; init; } = 3e-4f;
+    /// <summary>The learning rate at the last step; a tenth of <see cref="LearningRate"/> when null.</summary>
+    public float? MinLearningRate { get; init; }
+    public int WarmupSteps { get; init; }
+    public float Beta1 { get; init; } = 0.9f;
+    public float Beta2 { get; init; } = 0.95f;
+    public float Epsilon { get; init; } = 1e-8f;
+    public float WeightDecay { get; init; }
+    /// <summary>Clip the global gradient norm to this; 0 turns clipping off.</summary>
+    public float Clip { get; init; } = 1.0f;
+
+    /// <summary>Validation loss every this many steps (and at the end); 0 only at the end.</summary>
+    public int EvalEvery { get; init; }
+    public int EvalBatches { get; init; } = 20;
+    /// <summary>Checkpoint every this many steps (and always at the end); 0 only at the end.</summary>
+    public int CheckpointEvery { get; init; }
+    public ulong Seed { get; init; } = 1337;
+
+    public LearningRateSchedule Schedule => new(LearningRate, MinLearningRate ?? LearningRate / 10, WarmupSteps, Steps);
+
+    /// <summary>Throws a <see cref="Gpt2Exception"/> naming the first flag with an impossible value.</summary>
+    public void Validate()
+    {
+        static void Require(bool ok, string message)
+        {
+            if (!ok) throw new Gpt2Exception(message);
+        }
+        Require(Steps > 0, $"--steps {Steps} must be positive");
+        Require(BatchSize > 0, $"--batch {BatchSize} must be positive");
+        Require(SequenceLength > 0, $"--seq {SequenceLength} must be positive");
+        Require(GradientAccumulation > 0, $"--grad-accum {GradientAccumulation} must be positive");
+        Require(LearningRate > 0 && float.IsFinite(LearningRate), $"--lr {LearningRate} must be positive");
+        Require(MinLearningRate is null || (MinLearningRate >= 0 && MinLearningRate <= LearningRate), $"--min-lr {MinLearningRate} must be in [0, --lr]");
+        Require(WarmupSteps >= 0, $"--warmup {WarmupSteps} must not be negative");
+        Require(Beta1 is >= 0 and < 1 && Beta2 is >= 0 and < 1, $"--beta1 {Beta1} and --beta2 {Beta2} must be in [0, 1)");
+        Require(Epsilon > 0, $"--eps {Epsilon} must be positive");
+        Require(WeightDecay >= 0, $"--weight-decay {WeightDecay} must not be negative");
+        Require(Clip >= 0, $"--clip {Clip} must not be negative");
+        Require(EvalEvery >= 0 && CheckpointEvery >= 0 && EvalBatches > 0, "--eval-every and --checkpoint-every must not be negative, --eval-batches must be positive");
+        Require(Resume || Weights is not null || Config is not null, "give --weights to fine-tune, --config to train from scratch, or --resume");
+    }
+}

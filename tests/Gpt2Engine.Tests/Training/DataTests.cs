@@ -1,0 +1,169 @@
+using Xunit;
+using Gpt2Engine.Training;
+
+namespace Gpt2Engine.Tests.Training;
+
+/// <summary>Token shards, the windowed dataset, and the shuffled, resumable data loader.</summary>
+public sealed class DataTests
+{
+    [Fact]
+    public void Shard_round_trips_tokens_behind_its_header()
+    {
+        using var data = new TrainingData();
+        ushort[] tokens = [0, 1, 50256, 65535, 42];
+        TokenShard.Write(data.File("train_000.bin"), tokens);
+
+        var bytes = File.ReadAllBytes(data.File("train_000.bin"));
+        Assert.Equal(32 + 2 * tokens.Length, bytes.Length);
+        Assert.Equal("GPT2TOK1"u8.ToArray(), bytes[..8]);
+        Assert.Equal(tokens.Length, BitConverter.ToInt64(bytes, 16));
+        using var shard = TokenShard.Open(data.File("train_000.bin"));
+        Assert.Equal(tokens, shard.Tokens(0, tokens.Length).ToArray());
+    }
+
+    [Theory]
+    [InlineData("magic", "not a token shard")]
+    [InlineData("version", "format version 7")]
+    [InlineData("count", "header says 6 tokens")]
+    [InlineData("truncated", "not a token shard")]
+    public void Corrupt_shard_header_is_a_clear_error(string damage, string message)
+    {
+        using var data = new TrainingData();
+        string path = data.File("train_000.bin");
+        TokenShard.Write(path, [1, 2, 3, 4, 5]);
+        var bytes = File.ReadAllBytes(path);
+        switch (damage)
+        {
+            case "magic": bytes[3] = (byte)'X'; break;
+            case "version": bytes[8] = 7; break;
+            case "count": bytes[16] = 6; break;
+            case "truncated": bytes = bytes[..20]; break;
+        }
+        File.WriteAllBytes(path, bytes);
+        var error = Assert.Throws<Gpt2Exception>(() => TokenDataset.Open(data.Directory, "train", 2));
+        Assert.Contains(path, error.Message);
+        Assert.Contains(message, error.Message);
+    }
+
+    [Fact]
+    public void Missing_or_empty_data_directory_is_a_clear_error()
+    {
+        using var data = new TrainingData();
+        Assert.Contains("no train_*.bin token shards", Assert.Throws<Gpt2Exception>(() => TokenDataset.Open(data.Directory, "train", 4)).Message);
+        Assert.Contains("not found", Assert.Throws<Gpt2Exception>(() => TokenDataset.Open(data.File("absent"), "train", 4)).Message);
+        data.WriteSplit("train", [1, 2, 3]);
+        Assert.Contains("too few for one sequence", Assert.Throws<Gpt2Exception>(() => TokenDataset.Open(data.Directory, "train", 4)).Message);
+    }
+
+    [Fact]
+    public void Windows_step_by_T_within_each_shard()
+    {
+        using var data = new TrainingData();
+        // Shard 0: 0..9 -> windows of T=3 start at 0, 3, 6 (6..9 is the last full one). Shard 1: 100..104 -> 100 only.
+        data.WriteSplit("train", Enumerable.Range(0, 10).Select(i => (ushort)i).ToArray(), Enumerable.Range(100, 5).Select(i => (ushort)i).ToArray());
+        using var dataset = TokenDataset.Open(data.Directory, "train", 3);
+        Assert.Equal(4, dataset.WindowCount);
+        Assert.Equal(15, dataset.TokenCount);
+        int[] starts = [0, 3, 6, 100];
+        var inputs = new int[3];
+        var targets = new int[3];
+        for (int w = 0; w < 4; w++)
+        {
+            dataset.ReadWindow(w, inputs, targets);
+            Assert.Equal(Enumerable.Range(starts[w], 3), inputs);
+            Assert.Equal(Enumerable.Range(starts[w] + 1, 3), targets);
+        }
+    }
+
+    [Fact]
+    public void Loader_visits_every_window_once_per_epoch_in_a_seeded_order()
+    {
+        using var data = new TrainingData();
+        // Token i*2 starts window i (T=2), so a window is identified by its first input.
+        data.WriteSplit("train", Enumerable.Range(0, 2 * 50 + 1).Select(i => (ushort)i).ToArray());
+        using var dataset = TokenDataset.Open(data.Directory, "train", 2);
+        const int B = 5;
+        List<int> Windows(ulong seed, int batches)
+        {
+            var loader = new DataLoader(dataset, seed);
+            var seen = new List<int>();
+            var inputs = new int[B * 2];
+            var targets = new int[B * 2];
+            for (int i = 0; i < batches; i++)
+            {
+                loader.NextBatch(inputs, targets, B);
+                for (int b = 0; b < B; b++) seen.Add(inputs[b * 2] / 2);
+            }
+            return seen;
+        }
+        var first = Windows(1, 20);
+        Assert.Equal(Enumerable.Range(0, 50), first.Take(50).Order());
+        Assert.Equal(Enumerable.Range(0, 50), first.Skip(50).Order());
+        Assert.NotEqual(first.Take(50), first.Skip(50));                       // reshuffled for epoch 2
+        Assert.NotEqual(Enumerable.Range(0, 50), first.Take(50));              // shuffled at all
+        Assert.Equal(first, Windows(1, 20));                                   // deterministic
+        Assert.NotEqual(first, Windows(2, 20));                                // seeded
+    }
+
+    [Fact]
+    public void Loader_resumed_at_its_position_continues_the_same_sequence()
+    {
+        using var data = new TrainingData();
+        data.WriteSplit("train", TrainingData.RandomTokens(400, 1000, seed: 3));
+        using var dataset = TokenDataset.Open(data.Directory, "train", 7);
+        const int B = 3, N = B * 7;
+        var straight = new DataLoader(dataset, 9);
+        var expected = new int[N];
+        var targets = new int[N];
+        for (int i = 0; i < 30; i++) straight.NextBatch(expected, targets, B); // crosses the 57-window epoch boundary
+
+        var interrupted = new DataLoader(dataset, 9);
+        var inputs = new int[N];
+        for (int i = 0; i < 17; i++) interrupted.NextBatch(inputs, targets, B);
+        var resumed = new DataLoader(dataset, 9, interrupted.Position);
+        for (int i = 17; i < 30; i++) resumed.NextBatch(inputs, targets, B);
+        Assert.Equal(expected, inputs);
+        Assert.Equal(90, resumed.Position);
+        Assert.Equal(1, resumed.Epoch);
+    }
+
+    [Fact]
+    public void Schedule_warms_up_linearly_then_decays_by_cosine_to_the_minimum()
+    {
+        // Warmup over steps 1..10, cosine from the peak at step 10 to the minimum at step 110.
+        var schedule = new LearningRateSchedule(Peak: 1e-3f, Min: 1e-4f, Warmup: 10, TotalSteps: 110);
+        Assert.Equal(1e-4f, schedule.At(1), 1e-9f);
+        Assert.Equal(5e-4f, schedule.At(5), 1e-9f);
+        Assert.Equal(1e-3f, schedule.At(10), 1e-9f);
+        Assert.Equal(1e-4 + 0.9e-3 * (1 + Math.Cos(Math.PI * 0.25)) / 2, schedule.At(35), 1e-9);
+        Assert.Equal(5.5e-4f, schedule.At(60), 1e-9f);                       // halfway: (peak + min) / 2
+        Assert.Equal(1e-4f, schedule.At(110), 1e-9f);
+        Assert.Equal(3e-4f, new LearningRateSchedule(3e-4f, 0, 0, 1).At(1), 1e-9f); // no warmup, one step: the peak
+    }
+
+    [Fact]
+    public void Prepare_tokenizes_documents_behind_endoftext_and_splits_off_the_tail()
+    {
+        using var data = new TrainingData();
+        File.WriteAllText(data.File("a.txt"), "Hello world.<|endoftext|>A second document.");
+        File.WriteAllText(data.File("b.txt"), string.Concat(Enumerable.Repeat("The quick brown fox jumps over the lazy dog. ", 20)));
+        var expected = new List<int>();
+        foreach (string file in new[] { "a.txt", "b.txt" })
+        {
+            expected.Add(50256);
+            expected.AddRange(Gpt2Engine.Tokenization.Gpt2Tokenizer.Default.Encode(File.ReadAllText(data.File(file))));
+        }
+
+        var result = DataPreparation.Prepare([data.File("a.txt"), data.File("b.txt")], data.File("out"), 0.25);
+        Assert.Equal(3, result.Documents);
+        Assert.Equal(expected.Count, result.TrainTokens + result.ValidationTokens);
+        Assert.Equal(Math.Round(expected.Count * 0.25), result.ValidationTokens);
+        using var train = TokenShard.Open(data.File("out", "train_000.bin"));
+        using var validation = TokenShard.Open(data.File("out", "val_000.bin"));
+        var all = train.Tokens(0, (int)train.Count).ToArray().Concat(validation.Tokens(0, (int)validation.Count).ToArray()).Select(t => (int)t);
+        Assert.Equal(expected, all);
+
+        Assert.Contains("missing.txt", Assert.Throws<Gpt2Exception>(() => DataPreparation.Prepare([data.File("missing.txt")], data.File("out"), 0.1)).Message);
+        Assert.Contains("--val-fraction", Assert.Throws<Gpt2Exception>(() => DataPreparation.Prepare([data.File("a.txt")], data.File("out"), 1.0)).Message);
+    }
+}

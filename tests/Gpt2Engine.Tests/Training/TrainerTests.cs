@@ -1,0 +1,181 @@
+using Xunit;
+using Gpt2Engine.Cpu;
+using Gpt2Engine.Model;
+using Gpt2Engine.Training;
+
+namespace Gpt2Engine.Tests.Training;
+
+/// <summary>The training loop on a small random model: accumulation, clipping, resume, checkpoints, bad input.</summary>
+public sealed class TrainerTests : IDisposable
+{
+    private static readonly Gpt2Config Small = new(VocabSize: 64, ContextLength: 16, Channels: 16, Layers: 2, Heads: 2);
+    private readonly TrainingData _data = new();
+
+    public TrainerTests()
+    {
+        // A cycle of 13 tokens: learnable, so a few steps must lower the loss.
+        _data.WriteSplit("train", Cycle(700), Cycle(300));
+        _data.WriteSplit("val", TrainingData.RandomTokens(200, Small.VocabSize, seed: 3));
+    }
+
+    public void Dispose() => _data.Dispose();
+
+    private static ushort[] Cycle(int count) => Enumerable.Range(0, count).Select(i => (ushort)(i % 13 * 4)).ToArray();
+
+    private TrainingOptions Options(string run, int steps = 6) => new()
+    {
+        DataDirectory = _data.Directory,
+        OutputDirectory = _data.File(run),
+        Config = Small,
+        Steps = steps,
+        BatchSize = 2,
+        SequenceLength = 8,
+        GradientAccumulation = 2,
+        LearningRate = 1e-2f,
+        WarmupSteps = 2,
+        Clip = 0.5f,
+        WeightDecay = 0.01f,
+        EvalBatches = 3,
+        Seed = 5,
+    };
+
+    private static float[] Download(Gpt2Model model, DeviceBuffer buffer)
+    {
+        var values = new float[buffer.Count];
+        model.Backend.Download<float>(buffer, values);
+        return values;
+    }
+
+    private static double Norm(float[] values) => Math.Sqrt(values.Sum(v => (double)v * v));
+
+    [Fact]
+    public void Resumed_run_is_bit_identical_to_a_straight_run()
+    {
+        var straightLosses = new List<float>();
+        float[] straight;
+        using (var trainer = Trainer.Open(Options("straight"), new CpuBackend(2)))
+        {
+            trainer.Run(s => straightLosses.Add(s.Loss));
+            straight = Download(trainer.Model, trainer.Model.ParameterMemory);
+        }
+
+        var resumedLosses = new List<float>();
+        using (var trainer = Trainer.Open(Options("resumed"), new CpuBackend(2)))
+        {
+            for (int i = 0; i < 3; i++) resumedLosses.Add(trainer.TrainStep().Loss);
+            trainer.SaveCheckpoint();
+        }
+        using (var trainer = Trainer.Open(Options("resumed") with { Resume = true, Seed = 999 /* the checkpoint's seed wins */ }, new CpuBackend(2)))
+        {
+            Assert.Equal(3, trainer.Step);
+            trainer.Run(s => resumedLosses.Add(s.Loss));
+            Assert.Equal(straight, Download(trainer.Model, trainer.Model.ParameterMemory));
+            var (m, v) = trainer.Model.OptimizerState;
+            Assert.All(Download(trainer.Model, v), x => Assert.True(x >= 0));
+        }
+        Assert.Equal(straightLosses, resumedLosses);
+        Assert.True(straightLosses[^1] < straightLosses[0], "the loss should fall on a few steps of lr 1e-2");
+    }
+
+    [Fact]
+    public void Accumulated_micro_batches_give_the_gradient_of_the_whole_batch()
+    {
+        // K=2 micro-batches of B=1 read the same two windows as one batch of B=2: same mean loss, same gradient.
+        float[] Gradient(int B, int K, out float loss)
+        {
+            using var trainer = Trainer.Open(Options("accumulate") with { BatchSize = B, GradientAccumulation = K, Clip = 0 }, new CpuBackend(1));
+            loss = trainer.TrainStep().Loss;
+            return Download(trainer.Model, trainer.Model.GradientMemory);
+        }
+        var whole = Gradient(2, 1, out float wholeLoss);
+        var accumulated = Gradient(1, 2, out float accumulatedLoss);
+        Assert.Equal(wholeLoss, accumulatedLoss, 1e-5f);
+        double largest = whole.Max(Math.Abs);
+        Assert.All(whole.Zip(accumulated), p => Assert.True(Math.Abs(p.First - p.Second) <= 1e-5 * largest, $"{p.First} vs {p.Second}"));
+    }
+
+    [Fact]
+    public void Clipping_scales_the_gradient_to_the_clip_norm()
+    {
+        using var trainer = Trainer.Open(Options("clip") with { Clip = 1e-3f }, new CpuBackend(2));
+        var (_, normBefore, _, _) = trainer.TrainStep();
+        Assert.True(normBefore > 1e-2, $"norm {normBefore} should exceed the clip");
+        Assert.Equal(1e-3, Norm(Download(trainer.Model, trainer.Model.GradientMemory)), 1e-7);
+    }
+
+    [Fact]
+    public void Checkpoint_loads_for_inference_with_the_trained_weights()
+    {
+        var options = Options("load", steps: 2);
+        float[] trained;
+        using (var trainer = Trainer.Open(options, new CpuBackend(2)))
+        {
+            trainer.Run(s => Assert.Equal(s.Step == 2 ? options.OutputDirectory : null, s.Checkpoint));
+            trained = Download(trainer.Model, trainer.Model.ParameterMemory);
+        }
+        using var model = Gpt2Model.Load(options.OutputDirectory);
+        Assert.Equal(Small, model.Config);
+        var tokens = new int[] { 1, 2, 3, 4 };
+        float reference;
+        using (var again = new Gpt2Model(Gpt2Engine.Checkpoints.CheckpointLoader.Load(options.OutputDirectory), new CpuBackend(1), trainable: true, ownsWeights: true, ownsBackend: true))
+        {
+            Assert.Equal(trained, Download(again, again.ParameterMemory));
+            reference = again.Forward(tokens, tokens, 1, 4);
+        }
+        Assert.Equal(reference, model.Forward(tokens, tokens, 1, 4));
+        Assert.False(Directory.EnumerateFiles(options.OutputDirectory, "*.tmp-*").Any(), "no temporary files are left behind");
+    }
+
+    [Fact]
+    public void Random_initialisation_follows_gpt2()
+    {
+        var config = new Gpt2Config(VocabSize: 2000, ContextLength: 64, Channels: 32, Layers: 2, Heads: 2);
+        using var weights = ModelInitializer.RandomWeights(config, seed: 11);
+        static (double Mean, double Std) Moments(float[] v)
+        {
+            double mean = v.Average(x => (double)x);
+            return (mean, Math.Sqrt(v.Average(x => (x - mean) * (x - mean))));
+        }
+        var (mean, std) = Moments(weights["wte.weight"].ToFloatArray());
+        Assert.InRange(mean, -1e-3, 1e-3);
+        Assert.InRange(std, 0.0196, 0.0204);                                        // 64,000 samples: ~0.3% standard error
+        Assert.InRange(Moments(weights["h.1.mlp.c_fc.weight"].ToFloatArray()).Std, 0.0194, 0.0206);
+        Assert.InRange(Moments(weights["h.0.mlp.c_proj.weight"].ToFloatArray()).Std, 0.0097, 0.0103); // 0.02 / sqrt(2 * 2)
+        Assert.InRange(Moments(weights["h.1.attn.c_proj.weight"].ToFloatArray()).Std, 0.0095, 0.0105);
+        Assert.All(weights["h.0.attn.c_attn.bias"].ToFloatArray(), b => Assert.Equal(0f, b));
+        Assert.All(weights["ln_f.weight"].ToFloatArray(), w => Assert.Equal(1f, w));
+        Assert.All(weights["h.1.ln_2.bias"].ToFloatArray(), b => Assert.Equal(0f, b));
+        using var same = ModelInitializer.RandomWeights(config, seed: 11);
+        using var other = ModelInitializer.RandomWeights(config, seed: 12);
+        Assert.Equal(weights["wpe.weight"].ToFloatArray(), same["wpe.weight"].ToFloatArray());
+        Assert.NotEqual(weights["wpe.weight"].ToFloatArray(), other["wpe.weight"].ToFloatArray());
+    }
+
+    [Fact]
+    public void Bad_input_is_a_clear_error()
+    {
+        string Error(TrainingOptions options) => Assert.Throws<Gpt2Exception>(() => Trainer.Open(options, new CpuBackend(1))).Message;
+        Assert.Contains("--seq 17 is larger than the model's context of 16", Error(Options("bad") with { SequenceLength = 17 }));
+        Assert.Contains("no training checkpoint to resume from", Error(Options("bad") with { Resume = true }));
+        Directory.CreateDirectory(_data.File("empty"));
+        Assert.Contains("no train_*.bin token shards", Error(Options("bad") with { DataDirectory = _data.File("empty") }));
+        Assert.Contains("--steps 0 must be positive", Error(Options("bad", steps: 0)));
+        Assert.Contains("give --weights", Error(Options("bad") with { Config = null }));
+
+        _data.WriteSplit("train", TrainingData.RandomTokens(100, 200, seed: 4)); // ids up to 199 in a 64-token vocabulary
+        using var trainer = Trainer.Open(Options("bad"), new CpuBackend(1));
+        Assert.Contains("outside the vocabulary", Assert.Throws<Gpt2Exception>(() => trainer.TrainStep()).Message);
+    }
+
+    [Fact]
+    public void Benchmark_reports_consistent_rates()
+    {
+        var result = TrainingBenchmark.Run(Small, batchSize: 2, sequenceLength: 8, steps: 2, new CpuBackend(1));
+        Assert.True(result.MillisecondsPerStep > 0);
+        Assert.Equal(16 / (result.MillisecondsPerStep / 1000), result.TokensPerSecond, 1e-6 * result.TokensPerSecond);
+        // 6 x (params - wpe) + 6 x L x T x C FLOPs per token, counted here from the shapes.
+        double flopsPerToken = 6.0 * (Small.ParameterCount - 16 * 16) + 6.0 * 2 * 8 * 16;
+        Assert.Equal(flopsPerToken * result.TokensPerSecond / 1e9, result.GigaflopsPerSecond, 1e-6 * result.GigaflopsPerSecond);
+        if (OperatingSystem.IsLinux()) Assert.True(result.PeakMemoryBytes > 1 << 20);
+    }
+}
