@@ -53,7 +53,7 @@ const KernelEntry kernels[] = {
     ENTRY(attention_softmax_backward), ENTRY(kv_cache_write), ENTRY(attention_cached),
     ENTRY(softmax_cross_entropy), ENTRY(softmax_cross_entropy_backward),
     ENTRY(gelu_forward), ENTRY(gelu_backward), ENTRY(residual_forward), ENTRY(accumulate), ENTRY(scale),
-    ENTRY(bias_broadcast), ENTRY(bias_backward), ENTRY(narrow_to_bf16), ENTRY(widen_bf16),
+    ENTRY(bias_broadcast), ENTRY(bias_backward), ENTRY(narrow_to_bf16),
     ENTRY(encoder_forward_f32), ENTRY(encoder_forward_bf16), ENTRY(encoder_backward),
     ENTRY(layernorm_forward), ENTRY(layernorm_backward),
     ENTRY(adamw), ENTRY(sum_of_squares),

@@ -83,13 +83,16 @@ KERNEL kv_cache_write(float* keyCache, float* valueCache, const float* qkv, int 
     valueCache[dst] = qkv[src + 2 * C];
 }
 
-// Generation: one warp per (b, t, h) query, attending to cache positions 0 .. position0+t.
+// Generation: one block of 256 threads per (b, t, h) query, attending to cache positions 0 .. position0+t.
+// Threads split the keys for the scores; for the output, thread (c, g) sums every (256/d)-th position for channel c
+// (neighbouring threads read neighbouring channels), then the groups' partial sums are added. Needs d <= 256.
 // scores [B*T*NH, maxT] is scratch for the probabilities.
 KERNEL attention_cached(float* out, float* scores, const float* qkv, const float* keyCache, const float* valueCache,
                         int B, int T, int position0, int maxT, int C, int NH)
 {
-    int lane = threadIdx.x % 32;
-    int row = blockIdx.x * (blockDim.x / 32) + threadIdx.x / 32;
+    __shared__ float shared32[32];
+    __shared__ float partial[256];
+    int row = blockIdx.x;
     if (row >= B * T * NH) return;
     int h = row % NH, t = row / NH % T, b = row / (NH * T);
     int d = C / NH, length = position0 + t + 1;
@@ -99,7 +102,7 @@ KERNEL attention_cached(float* out, float* scores, const float* qkv, const float
     const float* values = valueCache + (long long)b * maxT * C + (long long)h * d;
     float* p = scores + (long long)row * maxT;
     float m = -3.402823466e38f;
-    for (int j = lane; j < length; j += 32)
+    for (int j = threadIdx.x; j < length; j += blockDim.x)
     {
         float s = 0.0f;
         for (int c = 0; c < d; c++) s += q[c] * keys[(long long)j * C + c];
@@ -107,16 +110,20 @@ KERNEL attention_cached(float* out, float* scores, const float* qkv, const float
         p[j] = s;
         m = s > m ? s : m;
     }
-    m = warp_max(m);
+    m = block_max(m, shared32);
     float sum = 0.0f;
-    for (int j = lane; j < length; j += 32) { float e = gpu_exp(p[j] - m); p[j] = e; sum += e; }
-    float inv = 1.0f / warp_sum(sum);
-    __syncwarp();   // every lane reads every p[j] below
-    float* o = out + ((long long)b * T + t) * C + (long long)h * d;
-    for (int c = lane; c < d; c += 32)
+    for (int j = threadIdx.x; j < length; j += blockDim.x) { float e = gpu_exp(p[j] - m); p[j] = e; sum += e; }
+    float inv = 1.0f / block_sum(sum, shared32);   // its barriers also publish every p[j] to the whole block
+    int groups = blockDim.x / d, c = threadIdx.x % d, g = threadIdx.x / d;
+    float acc = 0.0f;
+    if (g < groups)
+        for (int j = g; j < length; j += groups) acc += p[j] * values[(long long)j * C + c];
+    partial[threadIdx.x] = acc;
+    __syncthreads();
+    if ((int)threadIdx.x < d)
     {
-        float acc = 0.0f;
-        for (int j = 0; j < length; j++) acc += p[j] * values[(long long)j * C + c];
-        o[c] = acc * inv;
+        float total = 0.0f;
+        for (int k = 0; k < groups; k++) total += partial[k * d + threadIdx.x];
+        out[((long long)b * T + t) * C + (long long)h * d + threadIdx.x] = total * inv;
     }
 }

@@ -1,4 +1,4 @@
-// Element-wise kernels: GELU, residual, accumulate, scale, bias, bf16 conversion. One thread per element.
+// Element-wise kernels: GELU, residual, accumulate, scale, bias, rounding to bf16. One thread per element.
 #include "common.cuh"
 
 #define ELEMENT_INDEX long long i = (long long)blockIdx.x * blockDim.x + threadIdx.x; if (i >= n) return
@@ -49,24 +49,22 @@ KERNEL bias_broadcast(float* out, const float* bias, int rows, int cols)
     out[i] = bias[i % cols];
 }
 
-// dbias[c] += sum over rows of dout[r, c]. One thread per column: neighbouring threads read neighbouring addresses.
-KERNEL bias_backward(float* dbias, const float* dout, int rows, int cols)
+// dbias[c] += sum over rows of dout[r, c]. Each block sums a chunk of rowsPerBlock rows for 256 columns (neighbouring
+// threads read neighbouring addresses) and adds its partial sums atomically, so tall matrices still fill the GPU.
+KERNEL bias_backward(float* dbias, const float* dout, int rows, int cols, int rowsPerBlock)
 {
-    int c = blockIdx.x * blockDim.x + threadIdx.x;
+    int columnBlocks = (cols + blockDim.x - 1) / blockDim.x;
+    int c = (blockIdx.x % columnBlocks) * blockDim.x + threadIdx.x;
+    int r0 = (blockIdx.x / columnBlocks) * rowsPerBlock;
     if (c >= cols) return;
+    int r1 = r0 + rowsPerBlock < rows ? r0 + rowsPerBlock : rows;
     float sum = 0.0f;
-    for (int r = 0; r < rows; r++) sum += dout[(long long)r * cols + c];
-    dbias[c] += sum;
+    for (int r = r0; r < r1; r++) sum += dout[(long long)r * cols + c];
+    atomicAdd(&dbias[c], sum);
 }
 
 KERNEL narrow_to_bf16(unsigned short* out, const float* inp, long long n)
 {
     ELEMENT_INDEX;
     out[i] = f32_to_bf16_rn(inp[i]);
-}
-
-KERNEL widen_bf16(float* out, const unsigned short* inp, long long n)
-{
-    ELEMENT_INDEX;
-    out[i] = bf16_to_f32(inp[i]);
 }

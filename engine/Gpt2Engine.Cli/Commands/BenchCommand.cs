@@ -1,4 +1,12 @@
 using System.CommandLine;
+using System.CommandLine.Parsing;
+using System.Text;
+using Gpt2Engine.Benchmarks;
+using Gpt2Engine.Checkpoints;
+using Gpt2Engine.Cpu;
+using Gpt2Engine.Model;
+using Gpt2Engine.Profiling;
+using Gpt2Engine.Tokenization;
 
 namespace Gpt2Engine.Cli.Commands;
 
@@ -6,8 +14,58 @@ internal static class BenchCommand
 {
     public static Command Create()
     {
-        var command = new Command("bench", "Measure generation and training speed.");
-        command.SetAction(new Func<ParseResult, int>(_ => throw new Gpt2Exception("'bench' is not implemented yet")));
+        var weights = new Option<string>("--weights") { Description = "Weights: a size name (124M...), a checkpoint directory or a .safetensors file (tools/random-model.fsx writes random ones)" };
+        var device = new Option<string>("--device") { Description = "Where to run: cpu", DefaultValueFactory = _ => "cpu" };
+        var promptTokens = new Option<int>("--prompt-tokens") { Description = "Prompt length to time", DefaultValueFactory = _ => 64 };
+        var genTokens = new Option<int>("--gen-tokens") { Description = "Tokens to generate, one at a time", DefaultValueFactory = _ => 128 };
+        var threads = new Option<int[]>("--threads") { Description = "CPU threads (default: one per processor); with --profile a list to sweep, e.g. 1,2", DefaultValueFactory = _ => [0], CustomParser = IntList };
+        var json = new Option<bool>("--json") { Description = "Print one JSON object instead of text" };
+        var profile = new Option<bool>("--profile") { Description = "Time every operation of generation and of a training step (4 x 64 tokens) through the profiling backend" };
+        var promptSweep = new Option<int[]?>("--prompt-sweep") { Description = "With --profile: prompt lengths to sweep, e.g. 16,64,256 (default: --prompt-tokens)", CustomParser = IntList };
+        var command = new Command("bench", "Measure generation speed (prompt tokens/s, ms/token) against the machine's memory-bandwidth roof.");
+        foreach (var option in (Option[])[weights, device, promptTokens, genTokens, threads, json, profile, promptSweep]) command.Options.Add(option);
+        command.SetAction(new Func<ParseResult, int>(parse =>
+        {
+            string weightsPath = parse.GetValue(weights) ?? throw new Gpt2Exception("bench needs --weights (a checkpoint, or random weights from tools/random-model.fsx)");
+            int[] threadCounts = parse.GetValue(threads)!;
+            if (threadCounts.Any(t => t < 0)) throw new Gpt2Exception($"--threads {string.Join(',', threadCounts)}: expected positive counts (or 0 for one per processor)");
+            string deviceName = parse.GetValue(device)!;
+            if (parse.GetValue(profile))
+            {
+                var output = parse.InvocationConfiguration.Output;
+                int[] prompts = parse.GetValue(promptSweep) ?? [parse.GetValue(promptTokens)];
+                using var loaded = CheckpointLoader.Load(weightsPath);
+                var settings = new ProfileSettings(threadCounts, prompts, parse.GetValue(genTokens), TrainBatch: 4, TrainLength: Math.Min(64, loaded.Config.ContextLength));
+                var report = Profiler.Run(loaded, t => BackendFactory.Create(deviceName, parse.InvocationConfiguration.Error, t), settings, Gpt2Tokenizer.Default);
+                if (!parse.GetValue(json)) report.WriteText(output);
+                else
+                {
+                    var stream = new MemoryStream();
+                    report.WriteJson(stream);
+                    output.WriteLine(Encoding.UTF8.GetString(stream.ToArray()));
+                }
+                return 0;
+            }
+            if (threadCounts.Length != 1) throw new Gpt2Exception("a list of --threads is a sweep: add --profile");
+            int threadCount = threadCounts[0];
+            if (deviceName != "cpu") throw new Gpt2Exception($"--device {deviceName}: this build benchmarks 'cpu' only");
+            var backend = new CpuBackend(threadCount);
+            double roof = MemoryBandwidth.MeasureRead(backend.Threads);
+            var result = InferenceBenchmark.Run(weightsPath, () => Gpt2Model.Load(weightsPath, backend), parse.GetValue(promptTokens), parse.GetValue(genTokens), roof);
+            backend.Dispose();
+            parse.InvocationConfiguration.Output.WriteLine(parse.GetValue(json) ? result.ToJson() : result.ToString());
+            return 0;
+        }));
         return command;
+    }
+
+    /// <summary>A comma-separated list of integers ("1,2").</summary>
+    private static int[] IntList(ArgumentResult result)
+    {
+        string text = string.Join(',', result.Tokens.Select(t => t.Value));
+        var values = text.Split(',', StringSplitOptions.RemoveEmptyEntries);
+        if (values.Length > 0 && values.All(v => int.TryParse(v, out _))) return [.. values.Select(int.Parse)];
+        result.AddError($"'{text}' is not a comma-separated list of integers");
+        return [];
     }
 }

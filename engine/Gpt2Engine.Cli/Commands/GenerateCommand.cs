@@ -1,13 +1,189 @@
 using System.CommandLine;
+using System.Globalization;
+using System.IO.Pipelines;
+using System.Text;
+using Gpt2Engine.Checkpoints;
+using Gpt2Engine.Cpu;
+using Gpt2Engine.Cuda;
+using Gpt2Engine.Generation;
+using Gpt2Engine.Model;
+using Gpt2Engine.Tokenization;
+using Microsoft.Win32.SafeHandles;
 
 namespace Gpt2Engine.Cli.Commands;
 
 internal static class GenerateCommand
 {
+    private static readonly Option<string?> Weights = new("--weights") { Description = "Weights: a size (124M, 355M, 774M, 1558M or 117M, 345M, 762M, 1542M), a directory or a .safetensors file (default: weights/124M if present, else the demo model)" };
+    private static readonly Option<string?> Prompt = new("--prompt") { Description = "The prompt text (default: standard input when redirected, else an unconditional sample)" };
+    private static readonly Option<FileInfo?> PromptFile = new("--prompt-file") { Description = "Read the prompt from this UTF-8 file" };
+    private static readonly Option<string?> PromptIds = new("--prompt-ids") { Description = "The prompt as token ids separated by spaces or commas, e.g. \"464 2068\"" };
+    private static readonly Option<bool> Ids = new("--ids") { Description = "Print the new token ids, one per line, instead of text" };
+    private static readonly Option<int> MaxTokens = new("--max-tokens") { Description = "New tokens per sample at most", DefaultValueFactory = _ => 128 };
+    private static readonly Option<bool> Greedy = new("--greedy") { Description = "Always take the most likely token (same as --temperature 0)" };
+    private static readonly Option<float> Temperature = new("--temperature") { Description = "Sampling temperature (0 = greedy)", DefaultValueFactory = _ => 1f };
+    private static readonly Option<int> TopK = new("--top-k") { Description = "Sample among the k most likely tokens (0 = all)", DefaultValueFactory = _ => 40 };
+    private static readonly Option<float> TopP = new("--top-p") { Description = "Sample within the nucleus holding this probability (1 = all)", DefaultValueFactory = _ => 1f };
+    private static readonly Option<ulong?> Seed = new("--seed") { Description = "Seed for reproducible samples (default: random, printed in the summary)" };
+    private static readonly Option<int> Samples = new("--samples") { Description = "Continuations of the prompt, decoded as one batch and printed at the end under headers", DefaultValueFactory = _ => 1 };
+    private static readonly Option<string?> Stop = new("--stop") { Description = "End a sample once its text contains this (it is printed)" };
+    private static readonly Option<bool> NoSpecial = new("--no-special") { Description = "Treat <|endoftext|> in the prompt as plain text" };
+    private static readonly Option<bool> Truncate = new("--truncate") { Description = "Keep the last context-length tokens of a prompt that is too long, instead of failing" };
+    private static readonly Option<bool> SlidingWindow = new("--sliding-window") { Description = "At the end of the context, continue from its last half (re-fed) instead of stopping" };
+    private static readonly Option<int> Threads = new("--threads") { Description = "CPU threads (0 = all cores)", DefaultValueFactory = _ => 0 };
+    private static readonly Option<string> Device = new("--device") { Description = "cpu, cuda or auto", DefaultValueFactory = _ => "auto" };
+    private static readonly Option<bool> Quiet = new("--quiet") { Description = "No timing summary on standard error" };
+
     public static Command Create()
     {
         var command = new Command("generate", "Generate text from a prompt, streaming tokens to stdout.");
-        command.SetAction(new Func<ParseResult, int>(_ => throw new Gpt2Exception("'generate' is not implemented yet")));
+        foreach (var option in new Option[] { Weights, Prompt, PromptFile, PromptIds, Ids, MaxTokens, Greedy, Temperature, TopK, TopP, Seed, Samples, Stop, NoSpecial, Truncate, SlidingWindow, Threads, Device, Quiet })
+            command.Options.Add(option);
+        command.SetAction(new Func<ParseResult, int>(Run));
         return command;
+    }
+
+    private static int Run(ParseResult parse)
+    {
+        var error = parse.InvocationConfiguration.Error;
+        bool quiet = parse.GetValue(Quiet);
+        string weights = parse.GetValue(Weights) ?? DefaultWeights(error, quiet);
+        ulong seed = parse.GetValue(Seed) ?? (ulong)Random.Shared.NextInt64();
+        var options = new GenerationOptions
+        {
+            MaxTokens = parse.GetValue(MaxTokens),
+            Samples = parse.GetValue(Samples),
+            Greedy = parse.GetValue(Greedy),
+            Temperature = parse.GetValue(Temperature),
+            TopK = parse.GetValue(TopK),
+            TopP = parse.GetValue(TopP),
+            Seed = seed,
+            StopText = parse.GetValue(Stop),
+            Truncate = parse.GetValue(Truncate),
+            SlidingWindow = parse.GetValue(SlidingWindow),
+        };
+
+        using var backend = CreateBackend(parse.GetValue(Device)!, parse.GetValue(Threads), error, quiet);
+        using var model = Gpt2Model.Load(weights, backend);
+        var tokenizer = LoadVocabulary(weights);
+        int[] prompt = ReadPrompt(parse, tokenizer);
+        var generator = new Generator(model, tokenizer);
+        bool ids = parse.GetValue(Ids);
+
+        using var cancel = new CancellationTokenSource();
+        ConsoleCancelEventHandler onCancel = (_, e) => { e.Cancel = true; cancel.Cancel(); };
+        Console.CancelKeyPress += onCancel;
+        using var stdout = OpenStandardOutput(parse.InvocationConfiguration.Output);
+        var pipe = PipeWriter.Create(stdout, new StreamPipeWriterOptions(leaveOpen: true));
+        var writer = new GeneratedTextWriter(pipe, tokenizer, options.Samples, ids);
+        var stops = new List<GeneratedToken>();
+        try
+        {
+            foreach (var token in generator.Generate(prompt, options, cancel.Token))
+            {
+                if (!Wait(writer.WriteAsync(token))) return 0;
+                if (token.Stop != StopReason.None) stops.Add(token);
+            }
+        }
+        catch (OperationCanceledException)
+        {
+            Wait(writer.CompleteAsync());
+            throw;
+        }
+        finally
+        {
+            Console.CancelKeyPress -= onCancel;
+        }
+        if (!Wait(writer.CompleteAsync())) return 0;
+
+        var stats = generator.Statistics;
+        if (stats.TruncatedTokens > 0) error.WriteLine($"gpt2-engine: the prompt was truncated to its last {prompt.Length - stats.TruncatedTokens} tokens");
+        if (stops.Any(t => t.Stop == StopReason.ContextFull))
+            error.WriteLine($"gpt2-engine: stopped at the end of the model's context ({model.Config.ContextLength} positions); --sliding-window continues past it");
+        if (!quiet)
+        {
+            error.WriteLine(string.Create(CultureInfo.InvariantCulture,
+                $"prompt: {stats.PromptTokens} tokens in {stats.PromptSeconds:0.000} s ({stats.PromptTokensPerSecond:0.0} tokens/s); " +
+                $"generated: {stats.GeneratedTokens} tokens, {stats.DecodedPositions} positions in {stats.GenerationSeconds:0.000} s ({stats.DecodedPositionsPerSecond:0.0} tokens/s); " +
+                $"seed {seed}; {backend.Name}{(stats.WindowSlides > 0 ? $"; window slid {stats.WindowSlides} times" : "")}"));
+        }
+        return 0;
+    }
+
+    /// <summary>
+    /// Standard output as a stream whose writes fail with an IOException once the reader has gone: .NET's console
+    /// stream silently swallows EPIPE, so on Unix we write to file descriptor 1 directly. When the command runs
+    /// with another writer (tests), the bytes go there.
+    /// </summary>
+    private static Stream OpenStandardOutput(TextWriter output)
+    {
+        if (!ReferenceEquals(output, Console.Out)) return new TextWriterStream(output);
+        return OperatingSystem.IsWindows() ? Console.OpenStandardOutput() : new FileStream(new SafeFileHandle(1, ownsHandle: false), FileAccess.Write, bufferSize: 0);
+    }
+
+    private static bool Wait(ValueTask<bool> task) => task.IsCompletedSuccessfully ? task.Result : task.AsTask().GetAwaiter().GetResult();
+
+    /// <summary>The backend for --device: auto takes the GPU when there is one and says so when there is not.</summary>
+    internal static Backend CreateBackend(string device, int threads, TextWriter error, bool quiet)
+    {
+        switch (device)
+        {
+            case "cpu": return new CpuBackend(threads);
+            case "cuda": return CudaBackend.Create();
+            case "auto":
+                if (CudaBackend.TryCreate(out var cuda, out string reason)) return cuda;
+                if (!quiet) error.WriteLine($"gpt2-engine: running on the CPU ({reason})");
+                return new CpuBackend(threads);
+            default: throw new Gpt2Exception($"--device '{device}': expected cpu, cuda or auto");
+        }
+    }
+
+    /// <summary>weights/124M when it has been downloaded, else the small demo model.</summary>
+    private static string DefaultWeights(TextWriter error, bool quiet)
+    {
+        string directory = ModelCatalog.DirectoryFor("124M");
+        if (!Directory.Exists(directory))
+            throw new Gpt2Exception($"no --weights given and {directory} is not there ('gpt2-engine download 124M' fetches it)");
+        if (!quiet) error.WriteLine($"gpt2-engine: using {directory}");
+        return directory;
+    }
+
+    /// <summary>encoder.json and vocab.bpe beside the weights when they are there, else the built-in GPT-2 vocabulary.</summary>
+    private static Gpt2Tokenizer LoadVocabulary(string weights)
+    {
+        string directory = CheckpointLoader.ResolveDirectory(weights);
+        return File.Exists(Path.Combine(directory, "encoder.json")) && File.Exists(Path.Combine(directory, "vocab.bpe"))
+            ? Gpt2Tokenizer.FromDirectory(directory)
+            : Gpt2Tokenizer.Default;
+    }
+
+    private static int[] ReadPrompt(ParseResult parse, Gpt2Tokenizer tokenizer)
+    {
+        string? text = parse.GetValue(Prompt);
+        var file = parse.GetValue(PromptFile);
+        string? idText = parse.GetValue(PromptIds);
+        int given = (text is null ? 0 : 1) + (file is null ? 0 : 1) + (idText is null ? 0 : 1);
+        if (given > 1) throw new Gpt2Exception("give the prompt one way: --prompt, --prompt-file or --prompt-ids");
+        if (idText is not null) return ParseIds(idText);
+        if (file is not null)
+        {
+            if (!file.Exists) throw new Gpt2Exception($"{file.FullName}: prompt file not found");
+            text = File.ReadAllText(file.FullName, Encoding.UTF8);
+        }
+        else if (text is null && Console.IsInputRedirected && ReferenceEquals(parse.InvocationConfiguration.Output, Console.Out))
+        {
+            text = Console.In.ReadToEnd();
+        }
+        return tokenizer.Encode(text ?? "", allowSpecial: !parse.GetValue(NoSpecial));
+    }
+
+    private static int[] ParseIds(string text)
+    {
+        var parts = text.Split([' ', ',', '\t', '\n', '\r'], StringSplitOptions.RemoveEmptyEntries);
+        var ids = new int[parts.Length];
+        for (int i = 0; i < parts.Length; i++)
+            if (!int.TryParse(parts[i], NumberStyles.None, CultureInfo.InvariantCulture, out ids[i]))
+                throw new Gpt2Exception($"--prompt-ids: '{parts[i]}' (position {i}) is not a token id");
+        return ids;
     }
 }

@@ -96,7 +96,7 @@ public static class CheckpointDownloader
             File.Delete(partial); // longer than the published file: not a prefix of it
             have = 0;
         }
-        if (expected is not null && have == expected) return null;
+        if (have > 0 && have == expected) return null;
 
         using var request = new HttpRequestMessage(HttpMethod.Get, url);
         if (have > 0) request.Headers.Range = new RangeHeaderValue(have, null);
@@ -137,7 +137,7 @@ public static class CheckpointDownloader
 
             var clock = Stopwatch.StartNew();
             long received = 0;
-            var lastReport = TimeSpan.MinValue;
+            var lastReport = TimeSpan.Zero;
             progress?.Report(new DownloadProgress(name, have, total, 0, DownloadStatus.Started));
             await using (var file = new FileStream(partial, have == 0 ? FileMode.Create : FileMode.Append, FileAccess.Write, FileShare.None, BufferSize))
             {

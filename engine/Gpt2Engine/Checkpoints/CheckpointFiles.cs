@@ -51,6 +51,19 @@ internal static class CheckpointFiles
         WriteAtomic(path, stream => stream.Write(copy));
     }
 
+    /// <summary>Bytes of a tensor of this shape, or null if the count overflows (a corrupt header, not a real tensor).</summary>
+    public static long? ByteCount(IEnumerable<int> shape, int elementSize)
+    {
+        try
+        {
+            return checked(shape.Aggregate(1L, (a, d) => a * d) * elementSize);
+        }
+        catch (OverflowException)
+        {
+            return null;
+        }
+    }
+
     /// <summary>Writes the bytes of native memory in chunks (a span cannot cover more than 2 GiB).</summary>
     public static unsafe void WriteNative(Stream stream, nint address, long length)
     {

@@ -14,7 +14,23 @@ public static class CheckpointLoader
 {
     public const string SafetensorsFileName = "model.safetensors";
 
-    public static Gpt2Weights Load(string weights, TextWriter? warnings = null) => Open(weights).ToWeights(warnings);
+    /// <summary>
+    /// Opens and checks the weights; unknown extra tensors are reported on <paramref name="warnings"/>. With
+    /// <paramref name="verifyChecksums"/>, every tensor of a TensorFlow bundle is checked against its stored crc32c
+    /// (this reads the whole file; safetensors files have no checksums).
+    /// </summary>
+    public static Gpt2Weights Load(string weights, TextWriter? warnings = null, bool verifyChecksums = false)
+    {
+        var opened = Open(weights);
+        var corrupt = verifyChecksums ? opened.Bundle?.Entries.FirstOrDefault(e => !opened.Bundle.VerifyCrc32C(e)) : null;
+        if (corrupt is not null)
+        {
+            string shard = TensorBundle.ShardPath(opened.Bundle!.Prefix, corrupt.ShardId, opened.Bundle.Index.ShardCount);
+            opened.Dispose();
+            throw new Gpt2Exception($"{shard}: tensor '{corrupt.Name}' fails its crc32c check; the data file is corrupt");
+        }
+        return opened.ToWeights(warnings);
+    }
 
     /// <summary>The folder the weights live in, where encoder.json/vocab.bpe (or vocab.json/merges.txt) sit beside them.</summary>
     public static string ResolveDirectory(string weights)

@@ -1,4 +1,5 @@
-using System.Buffers.Binary;
+using System.Runtime.CompilerServices;
+using System.Runtime.InteropServices;
 using System.Runtime.Intrinsics.Arm;
 using System.Runtime.Intrinsics.X86;
 
@@ -59,20 +60,25 @@ public static class Crc32C
         return state;
     }
 
+    // The hardware loops run over whole tensors on their first call, so they skip the unoptimised first JIT tier.
+    [MethodImpl(MethodImplOptions.AggressiveOptimization)]
     internal static uint UpdateSse42(uint state, ReadOnlySpan<byte> data)
     {
+        ref byte start = ref MemoryMarshal.GetReference(data);
         ulong wide = state;
         int i = 0;
-        for (; i + 8 <= data.Length; i += 8) wide = Sse42.X64.Crc32(wide, BinaryPrimitives.ReadUInt64LittleEndian(data[i..]));
+        for (; i <= data.Length - 8; i += 8) wide = Sse42.X64.Crc32(wide, Unsafe.ReadUnaligned<ulong>(ref Unsafe.Add(ref start, i)));
         state = (uint)wide;
         for (; i < data.Length; i++) state = Sse42.Crc32(state, data[i]);
         return state;
     }
 
+    [MethodImpl(MethodImplOptions.AggressiveOptimization)]
     internal static uint UpdateArm(uint state, ReadOnlySpan<byte> data)
     {
+        ref byte start = ref MemoryMarshal.GetReference(data);
         int i = 0;
-        for (; i + 8 <= data.Length; i += 8) state = Crc32.Arm64.ComputeCrc32C(state, BinaryPrimitives.ReadUInt64LittleEndian(data[i..]));
+        for (; i <= data.Length - 8; i += 8) state = Crc32.Arm64.ComputeCrc32C(state, Unsafe.ReadUnaligned<ulong>(ref Unsafe.Add(ref start, i)));
         for (; i < data.Length; i++) state = Crc32.ComputeCrc32C(state, data[i]);
         return state;
     }

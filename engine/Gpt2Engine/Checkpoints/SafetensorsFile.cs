@@ -77,8 +77,9 @@ public sealed class SafetensorsFile : IDisposable
                     throw new Gpt2Exception($"{path}: tensor '{member.Name}' has data offsets [{string.Join(", ", offsets)}] outside the {dataLength}-byte data section (truncated file?)");
                 if (shape.Any(d => d < 0)) throw new Gpt2Exception($"{path}: tensor '{member.Name}' has a negative dimension");
                 var view = new TensorView(member.Name, dtype, shape, file.Address + (nint)(dataStart + offsets[0]));
-                if (dtype != TensorDType.String && view.ByteLength != offsets[1] - offsets[0])
-                    throw new Gpt2Exception($"{path}: tensor '{member.Name}' has {offsets[1] - offsets[0]} bytes, but shape {view.ShapeText} of {dtype} needs {view.ByteLength}");
+                long? needed = CheckpointFiles.ByteCount(shape, dtype.SizeOf());
+                if (needed != offsets[1] - offsets[0])
+                    throw new Gpt2Exception($"{path}: tensor '{member.Name}' has {offsets[1] - offsets[0]} bytes, but shape {view.ShapeText} of {dtype} needs {needed?.ToString() ?? "more than 2^63"}");
                 tensors[member.Name] = view;
                 ranges.Add((offsets[0], offsets[1], member.Name));
             }

@@ -80,8 +80,10 @@ public sealed class TensorBundleIndex
         if (shard > int.MaxValue) throw reader.Corrupt($"shard id {shard}");
         var entry = new BundleEntry(name, (int)dataType, TfDataTypes.ToDType((int)dataType), [.. shape], (int)shard, offset, size, crc);
         int elementSize = TfDataTypes.ElementSize(entry.DataType);
-        if (elementSize > 0 && entry.ElementCount * elementSize != size)
-            throw new Gpt2Exception($"{path}: tensor '{name}' has {size} bytes, but shape {entry.ShapeText} of {entry.DataTypeName} needs {entry.ElementCount * elementSize}");
+        long? needed = CheckpointFiles.ByteCount(entry.Shape, Math.Max(elementSize, 1));
+        if (needed is null) throw new Gpt2Exception($"{path}: tensor '{name}' has an impossibly large shape {entry.ShapeText}");
+        if (elementSize > 0 && needed != size)
+            throw new Gpt2Exception($"{path}: tensor '{name}' has {size} bytes, but shape {entry.ShapeText} of {entry.DataTypeName} needs {needed}");
         return entry;
     }
 
@@ -140,7 +142,11 @@ public sealed class TensorBundle : IDisposable
                 if (!trimmed.StartsWith(Key, StringComparison.Ordinal)) continue;
                 string value = trimmed[Key.Length..].Trim().Trim('"');
                 if (value.Length == 0) throw new Gpt2Exception($"{stateFile}: empty model_checkpoint_path");
-                return System.IO.Path.Combine(directory, value);
+                // Training scripts often record an absolute path on the machine that wrote the checkpoint; like
+                // TensorFlow, fall back to the same file name inside this directory.
+                string prefix = System.IO.Path.Combine(directory, value);
+                string local = System.IO.Path.Combine(directory, System.IO.Path.GetFileName(value));
+                return File.Exists(prefix + ".index") || !File.Exists(local + ".index") ? prefix : local;
             }
             throw new Gpt2Exception($"{stateFile}: no model_checkpoint_path line");
         }

@@ -1,3 +1,5 @@
+using System.Numerics.Tensors;
+
 namespace Gpt2Engine.Cpu;
 
 /// <summary>
@@ -9,31 +11,15 @@ internal static unsafe class AttentionKernels
     /// <summary>One query against keys 0..last: fills att[0..last] with the softmax and writes the weighted values to output.</summary>
     private static void AttendOne(float* output, float* att, float* query, float* keys, float* values, long rowStride, int last, int headSize, float scale)
     {
-        float max = float.NegativeInfinity;
-        for (int t2 = 0; t2 <= last; t2++)
-        {
-            float* k = keys + t2 * rowStride;
-            float dot = 0f;
-            for (int i = 0; i < headSize; i++) dot += query[i] * k[i];
-            dot *= scale;
-            att[t2] = dot;
-            if (dot > max) max = dot;
-        }
-        float sum = 0f;
-        for (int t2 = 0; t2 <= last; t2++)
-        {
-            float e = MathF.Exp(att[t2] - max);
-            att[t2] = e;
-            sum += e;
-        }
-        float inverse = 1f / sum;
-        for (int i = 0; i < headSize; i++) output[i] = 0f;
-        for (int t2 = 0; t2 <= last; t2++)
-        {
-            float a = att[t2] *= inverse;
-            float* v = values + t2 * rowStride;
-            for (int i = 0; i < headSize; i++) output[i] += a * v[i];
-        }
+        var q = new ReadOnlySpan<float>(query, headSize);
+        var scores = new Span<float>(att, last + 1);
+        for (int t2 = 0; t2 <= last; t2++) scores[t2] = TensorPrimitives.Dot(q, new ReadOnlySpan<float>(keys + t2 * rowStride, headSize)) * scale;
+        TensorPrimitives.Subtract(scores, TensorPrimitives.Max(scores), scores);
+        TensorPrimitives.Exp(scores, scores);
+        TensorPrimitives.Multiply(scores, 1f / TensorPrimitives.Sum(scores), scores);
+        var y = new Span<float>(output, headSize);
+        y.Clear();
+        for (int t2 = 0; t2 <= last; t2++) TensorPrimitives.MultiplyAdd(new ReadOnlySpan<float>(values + t2 * rowStride, headSize), scores[t2], y, y);
     }
 
     public static void Forward(float* output, float* att, float* qkv, int B, int T, int C, int NH, int threads)
@@ -105,31 +91,30 @@ internal static unsafe class AttentionKernels
                         float* dy = dout + ((long)b * T + t) * C + h * hs;
                         float* q = rows + (long)t * 3 * C + h * hs, dq = drows + (long)t * 3 * C + h * hs;
                         // out = sum att * v  →  datt, dv
+                        var dyHead = new ReadOnlySpan<float>(dy, hs);
                         for (int t2 = 0; t2 <= t; t2++)
                         {
-                            float* v = rows + (long)t2 * 3 * C + 2 * C + h * hs, dv = drows + (long)t2 * 3 * C + 2 * C + h * hs;
-                            float d = 0f;
-                            for (int i = 0; i < hs; i++)
-                            {
-                                d += v[i] * dy[i];
-                                dv[i] += attRow[t2] * dy[i];
-                            }
-                            datt[t2] = d;
+                            long v = (long)t2 * 3 * C + 2 * C + h * hs;
+                            datt[t2] = TensorPrimitives.Dot(new ReadOnlySpan<float>(rows + v, hs), dyHead);
+                            var dv = new Span<float>(drows + v, hs);
+                            TensorPrimitives.MultiplyAdd(dyHead, attRow[t2], dv, dv);
                         }
-                        // softmax backward: dpreatt = att * (datt - sum(att * datt))
-                        float dot = 0f;
-                        for (int t2 = 0; t2 <= t; t2++) dot += attRow[t2] * datt[t2];
-                        for (int t2 = 0; t2 <= t; t2++) dpreatt[t2] = attRow[t2] * (datt[t2] - dot) * scale;
+                        // softmax backward: dpreatt = att * (datt - sum(att * datt)) * scale
+                        var attSpan = new ReadOnlySpan<float>(attRow, t + 1);
+                        var dpre = new Span<float>(dpreatt, t + 1);
+                        TensorPrimitives.Subtract(new ReadOnlySpan<float>(datt, t + 1), TensorPrimitives.Dot(attSpan, new ReadOnlySpan<float>(datt, t + 1)), dpre);
+                        TensorPrimitives.Multiply(dpre, attSpan, dpre);
+                        TensorPrimitives.Multiply(dpre, scale, dpre);
                         // preatt = q . k * scale  →  dq, dk
+                        var qHead = new ReadOnlySpan<float>(q, hs);
+                        var dqHead = new Span<float>(dq, hs);
                         for (int t2 = 0; t2 <= t; t2++)
                         {
-                            float* k = rows + (long)t2 * 3 * C + C + h * hs, dk = drows + (long)t2 * 3 * C + C + h * hs;
+                            long k = (long)t2 * 3 * C + C + h * hs;
                             float g = dpreatt[t2];
-                            for (int i = 0; i < hs; i++)
-                            {
-                                dq[i] += k[i] * g;
-                                dk[i] += q[i] * g;
-                            }
+                            TensorPrimitives.MultiplyAdd(new ReadOnlySpan<float>(rows + k, hs), g, dqHead, dqHead);
+                            var dk = new Span<float>(drows + k, hs);
+                            TensorPrimitives.MultiplyAdd(qHead, g, dk, dk);
                         }
                     }
                 }

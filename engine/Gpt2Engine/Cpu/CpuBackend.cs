@@ -13,10 +13,18 @@ public sealed unsafe class CpuBackend : Backend
 {
     private readonly HashSet<nint> _allocations = [];
 
-    public CpuBackend(int threads = 0) => Threads = threads > 0 ? threads : Environment.ProcessorCount;
+    /// <param name="threads">Worker threads per operation (0: one per processor).</param>
+    /// <param name="level">The vector width of the kernels (default: <see cref="CpuSimd.Level"/>).</param>
+    public CpuBackend(int threads = 0, SimdLevel? level = null)
+    {
+        Threads = threads > 0 ? threads : Environment.ProcessorCount;
+        Level = level ?? CpuSimd.Level;
+        if (!CpuSimd.IsSupported(Level)) throw new Gpt2Exception($"this CPU does not accelerate {CpuSimd.Describe(Level)} vectors");
+    }
 
     public int Threads { get; }
-    public override string Name => $"cpu ({Threads} threads)";
+    public SimdLevel Level { get; }
+    public override string Name => $"cpu ({Threads} threads, {CpuSimd.Describe(Level)})";
 
     public override DeviceBuffer Allocate(long count, TensorDType dtype = TensorDType.F32)
     {
@@ -56,17 +64,20 @@ public sealed unsafe class CpuBackend : Backend
         ? (float*)b.Address
         : throw new NotSupportedException($"{operation}: {b.DType} weights are not supported by the CPU backend");
 
-    public override void Encoder(DeviceBuffer output, DeviceBuffer tokens, DeviceBuffer wte, DeviceBuffer wpe, int B, int T, int C, int position0) =>
-        EncoderKernels.Forward(F(output), I(tokens), F32Weights(wte, "encoder"), F(wpe), B, T, C, position0);
+    public override void Encoder(DeviceBuffer output, DeviceBuffer tokens, DeviceBuffer wte, DeviceBuffer wpe, int B, int T, int C, int position0)
+    {
+        if (wte.DType == TensorDType.BF16) EncoderKernels.Forward(F(output), I(tokens), (ushort*)wte.Address, F(wpe), B, T, C, position0);
+        else EncoderKernels.Forward(F(output), I(tokens), F32Weights(wte, "encoder"), F(wpe), B, T, C, position0);
+    }
 
     public override void LayerNorm(DeviceBuffer output, DeviceBuffer mean, DeviceBuffer rstd, DeviceBuffer input, DeviceBuffer weight, DeviceBuffer bias, int N, int C) =>
         LayerNormKernels.Forward(F(output), F(mean), F(rstd), F(input), F(weight), F(bias), N, C, Threads);
 
     public override void Matmul(DeviceBuffer output, DeviceBuffer input, DeviceBuffer weight, DeviceBuffer bias, int N, int C, int OC) =>
-        MatmulKernels.Forward(F(output), F(input), F32Weights(weight, "matmul"), F(bias), N, C, OC, Threads);
+        MatmulKernels.Forward(F(output), F(input), (void*)weight.Address, weight.DType, F(bias), N, C, OC, Threads, Level);
 
     public override void MatmulTransposed(DeviceBuffer output, DeviceBuffer input, DeviceBuffer weight, int N, int C, int OC) =>
-        MatmulKernels.ForwardTransposed(F(output), F(input), F32Weights(weight, "matmul"), N, C, OC, Threads);
+        MatmulKernels.ForwardTransposed(F(output), F(input), (void*)weight.Address, weight.DType, N, C, OC, Threads, Level);
 
     public override void Attention(DeviceBuffer output, DeviceBuffer att, DeviceBuffer qkv, int B, int T, int C, int NH) =>
         AttentionKernels.Forward(F(output), F(att), F(qkv), B, T, C, NH, Threads);
@@ -89,10 +100,10 @@ public sealed unsafe class CpuBackend : Backend
         LayerNormKernels.Backward(F(dinput), F(dweight), F(dbias), F(dout), F(input), F(weight), F(mean), F(rstd), N, C, Threads);
 
     public override void MatmulBackward(DeviceBuffer dinput, DeviceBuffer dweight, DeviceBuffer dbias, DeviceBuffer dout, DeviceBuffer input, DeviceBuffer weight, int N, int C, int OC) =>
-        MatmulKernels.Backward(F(dinput), F(dweight), F(dbias), F(dout), F(input), F32Weights(weight, "matmul backward"), N, C, OC, Threads);
+        MatmulKernels.Backward(F(dinput), F(dweight), F(dbias), F(dout), F(input), F32Weights(weight, "matmul backward"), N, C, OC, Threads, Level);
 
     public override void MatmulTransposedBackward(DeviceBuffer dinput, DeviceBuffer dweight, DeviceBuffer dout, DeviceBuffer input, DeviceBuffer weight, int N, int C, int OC) =>
-        MatmulKernels.BackwardTransposed(F(dinput), F(dweight), F(dout), F(input), F32Weights(weight, "matmul backward"), N, C, OC, Threads);
+        MatmulKernels.BackwardTransposed(F(dinput), F(dweight), F(dout), F(input), F32Weights(weight, "matmul backward"), N, C, OC, Threads, Level);
 
     public override void AttentionBackward(DeviceBuffer dqkv, DeviceBuffer dout, DeviceBuffer qkv, DeviceBuffer att, int B, int T, int C, int NH) =>
         AttentionKernels.Backward(F(dqkv), F(dout), F(qkv), F(att), B, T, C, NH, Threads);

@@ -1,37 +1,78 @@
+using System.Numerics.Tensors;
+
 namespace Gpt2Engine.Cpu;
 
-/// <summary>GELU in GPT-2's tanh form, forward and backward.</summary>
+/// <summary>
+/// GELU in GPT-2's tanh form, forward and backward, composed of TensorPrimitives passes over L1-sized chunks
+/// (the vectorised tanh is what matters: a scalar tanh per element cost as much as the layer's matmuls).
+/// </summary>
 internal static unsafe class GeluKernels
 {
     private static readonly float ScalingFactor = MathF.Sqrt(2f / MathF.PI);
+    private const float CubicCoefficient = 0.044715f;
+    private const int Chunk = 1024;
+
+    /// <summary>tanh(sqrt(2/pi) (x + 0.044715 x^3)) into <paramref name="result"/>.</summary>
+    private static void InnerTanh(ReadOnlySpan<float> x, Span<float> result)
+    {
+        TensorPrimitives.Multiply(x, x, result);
+        TensorPrimitives.Multiply(result, x, result);
+        TensorPrimitives.MultiplyAdd(result, CubicCoefficient, x, result);
+        TensorPrimitives.Multiply(result, ScalingFactor, result);
+        TensorPrimitives.Tanh(result, result);
+    }
 
     public static void Forward(float* output, float* input, long N, int threads)
     {
-        CpuParallel.For((int)N, threads, (start, end) =>
+        int chunks = (int)((N + Chunk - 1) / Chunk);
+        CpuParallel.For(chunks, threads, (start, end) =>
         {
-            for (int i = start; i < end; i++)
+            Span<float> tanh = stackalloc float[Chunk];
+            for (int c = start; c < end; c++)
             {
-                float x = input[i];
-                float cube = 0.044715f * x * x * x;
-                output[i] = 0.5f * x * (1f + MathF.Tanh(ScalingFactor * (x + cube)));
+                long offset = (long)c * Chunk;
+                int length = (int)Math.Min(Chunk, N - offset);
+                var x = new ReadOnlySpan<float>(input + offset, length);
+                var y = new Span<float>(output + offset, length);
+                var t = tanh[..length];
+                InnerTanh(x, t);
+                // 0.5 x (1 + t)
+                TensorPrimitives.Add(t, 1f, t);
+                TensorPrimitives.Multiply(x, 0.5f, y);
+                TensorPrimitives.Multiply(y, t, y);
             }
         });
     }
 
+    /// <summary>dinput += gelu'(x) dout, gelu'(x) = 0.5 (1 + t) + 0.5 x (1 - t^2) sqrt(2/pi) (1 + 3 * 0.044715 x^2).</summary>
     public static void Backward(float* dinput, float* input, float* dout, long N, int threads)
     {
-        CpuParallel.For((int)N, threads, (start, end) =>
+        int chunks = (int)((N + Chunk - 1) / Chunk);
+        CpuParallel.For(chunks, threads, (start, end) =>
         {
-            for (int i = start; i < end; i++)
+            Span<float> tanhBuffer = stackalloc float[Chunk], termBuffer = stackalloc float[Chunk], squareBuffer = stackalloc float[Chunk];
+            for (int c = start; c < end; c++)
             {
-                float x = input[i];
-                float cube = 0.044715f * x * x * x;
-                float tanhArg = ScalingFactor * (x + cube);
-                float tanhOut = MathF.Tanh(tanhArg);
-                float coshOut = MathF.Cosh(tanhArg);
-                float sech2 = 1f / (coshOut * coshOut);
-                float local = 0.5f * (1f + tanhOut) + x * 0.5f * sech2 * ScalingFactor * (1f + 3f * 0.044715f * x * x);
-                dinput[i] += local * dout[i];
+                long offset = (long)c * Chunk;
+                int length = (int)Math.Min(Chunk, N - offset);
+                var x = new ReadOnlySpan<float>(input + offset, length);
+                var d = new ReadOnlySpan<float>(dout + offset, length);
+                var dx = new Span<float>(dinput + offset, length);
+                Span<float> t = tanhBuffer[..length], term = termBuffer[..length], square = squareBuffer[..length];
+                InnerTanh(x, t);
+                // term = 0.5 sqrt(2/pi) x (1 + 3 * 0.044715 x^2), then term (1 - t^2)
+                TensorPrimitives.Multiply(x, x, term);
+                TensorPrimitives.Multiply(term, 3f * CubicCoefficient * 0.5f * ScalingFactor, term);
+                TensorPrimitives.Add(term, 0.5f * ScalingFactor, term);
+                TensorPrimitives.Multiply(term, x, term);
+                TensorPrimitives.Multiply(t, t, square);
+                TensorPrimitives.Multiply(term, square, square);
+                TensorPrimitives.Subtract(term, square, term);
+                // local = 0.5 (1 + t) + term (1 - t^2); dx += local dout
+                TensorPrimitives.Multiply(t, 0.5f, t);
+                TensorPrimitives.Add(t, 0.5f, t);
+                TensorPrimitives.Add(t, term, t);
+                TensorPrimitives.MultiplyAdd(t, d, dx, dx);
             }
         });
     }

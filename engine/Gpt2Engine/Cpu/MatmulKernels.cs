@@ -1,69 +1,56 @@
 using System.Numerics.Tensors;
+using System.Runtime.CompilerServices;
+using System.Runtime.InteropServices;
+using System.Runtime.Intrinsics;
+using Gpt2Engine.Checkpoints;
 
 namespace Gpt2Engine.Cpu;
 
+/// <summary>How a matrix B[K, N] is stored: row-major [K, N] (a [in, out] weight) or row-major [N, K] (wte, or a weight read transposed).</summary>
+internal enum MatrixLayout { KN, NK }
+
 /// <summary>
-/// Matrix products with weights in the checkpoints' layouts: <see cref="Forward"/> for [C, OC] weights (x @ W),
-/// <see cref="ForwardTransposed"/> for the tied head wte [OC, C] (x @ W^T), and their backward passes.
+/// Matrix products. One row (batch-1 decode) is a bandwidth-bound matrix-vector product that streams the weights
+/// once, in place (F32 or BF16), columns split across threads. More rows are a compute-bound GEMM: B is packed
+/// <see cref="DepthBlock"/> rows at a time into a panel of <see cref="TileVectors"/> vectors' width (converting
+/// layout and bf16 on the way, so the kernel sees one format), and a register-blocked micro-kernel keeps a
+/// <see cref="TileRows"/> x <see cref="TileVectors"/>-vector tile of C in registers. Threads split B's column panels.
+/// Every path has the scalar <see cref="GemmReference"/> beside it, which is also the <see cref="SimdLevel.Scalar"/> path.
 /// </summary>
 internal static unsafe class MatmulKernels
 {
-    private const int ColumnBlock = 256;
+    private const int TileRows = 4, TileVectors = 4, DepthBlock = 128, MaxPanelWidth = TileVectors * 16;
+    /// <summary>Column chunk the matrix-vector products split across threads: a multiple of every vector width and a cache line.</summary>
+    private const int GemvChunk = 64;
 
-    /// <summary>out[N,OC] = inp[N,C] @ weight[C,OC] + bias. Work is split over (row, column block) pairs.</summary>
-    public static void Forward(float* output, float* input, float* weight, float* bias, int N, int C, int OC, int threads)
+    [ThreadStatic] private static float* _scratch; // one packed panel + one edge tile per thread, never freed
+
+    // ---------------------------------------------------------------- the backend's operations
+
+    /// <summary>out[N,OC] = inp[N,C] @ weight[C,OC] + bias (weight F32 or BF16).</summary>
+    public static void Forward(float* output, float* input, void* weight, TensorDType weightType, float* bias, int N, int C, int OC, int threads, SimdLevel level)
     {
-        int blocks = (OC + ColumnBlock - 1) / ColumnBlock;
-        CpuParallel.For(N * blocks, threads, (start, end) =>
+        for (int n = 0; n < N; n++)
         {
-            for (int unit = start; unit < end; unit++)
-            {
-                int n = unit / blocks, o0 = unit % blocks * ColumnBlock, width = Math.Min(ColumnBlock, OC - o0);
-                var y = new Span<float>(output + (long)n * OC + o0, width);
-                if (bias != null) new ReadOnlySpan<float>(bias + o0, width).CopyTo(y);
-                else y.Clear();
-                float* x = input + (long)n * C;
-                for (int c = 0; c < C; c++)
-                    TensorPrimitives.MultiplyAdd(new ReadOnlySpan<float>(weight + (long)c * OC + o0, width), x[c], y, y);
-            }
-        });
+            var row = new Span<float>(output + (long)n * OC, OC);
+            if (bias != null) new ReadOnlySpan<float>(bias, OC).CopyTo(row);
+            else row.Clear();
+        }
+        Gemm(output, OC, input, C, 1, weight, weightType, MatrixLayout.KN, OC, N, OC, C, threads, level);
     }
 
-    /// <summary>out[N,OC] = inp[N,C] @ weight[OC,C]^T: each output is a dot product of two contiguous rows.</summary>
-    public static void ForwardTransposed(float* output, float* input, float* weight, int N, int C, int OC, int threads)
+    /// <summary>out[N,OC] = inp[N,C] @ weight[OC,C]^T (the tied head over wte; F32 or BF16).</summary>
+    public static void ForwardTransposed(float* output, float* input, void* weight, TensorDType weightType, int N, int C, int OC, int threads, SimdLevel level)
     {
-        CpuParallel.For(OC, threads, (start, end) =>
-        {
-            for (int n = 0; n < N; n++)
-            {
-                var x = new ReadOnlySpan<float>(input + (long)n * C, C);
-                for (int o = start; o < end; o++)
-                    output[(long)n * OC + o] = TensorPrimitives.Dot(x, new ReadOnlySpan<float>(weight + (long)o * C, C));
-            }
-        });
+        new Span<float>(output, checked(N * OC)).Clear();
+        Gemm(output, OC, input, C, 1, weight, weightType, MatrixLayout.NK, C, N, OC, C, threads, level);
     }
 
-    /// <summary>dinp += dout @ W^T; dW += inp^T @ dout; dbias += column sums of dout.</summary>
-    public static void Backward(float* dinput, float* dweight, float* dbias, float* dout, float* input, float* weight, int N, int C, int OC, int threads)
+    /// <summary>dinp += dout @ W^T; dW += inp^T @ dout; dbias += column sums of dout (W [C,OC], F32).</summary>
+    public static void Backward(float* dinput, float* dweight, float* dbias, float* dout, float* input, float* weight, int N, int C, int OC, int threads, SimdLevel level)
     {
-        CpuParallel.For(N, threads, (start, end) =>
-        {
-            for (int n = start; n < end; n++)
-            {
-                var d = new ReadOnlySpan<float>(dout + (long)n * OC, OC);
-                float* dx = dinput + (long)n * C;
-                for (int c = 0; c < C; c++) dx[c] += TensorPrimitives.Dot(d, new ReadOnlySpan<float>(weight + (long)c * OC, OC));
-            }
-        });
-        CpuParallel.For(C, threads, (start, end) =>
-        {
-            for (int c = start; c < end; c++)
-            {
-                var dw = new Span<float>(dweight + (long)c * OC, OC);
-                for (int n = 0; n < N; n++)
-                    TensorPrimitives.MultiplyAdd(new ReadOnlySpan<float>(dout + (long)n * OC, OC), input[(long)n * C + c], dw, dw);
-            }
-        });
+        Gemm(dinput, C, dout, OC, 1, weight, TensorDType.F32, MatrixLayout.NK, OC, N, C, OC, threads, level);
+        Gemm(dweight, OC, input, 1, C, dout, TensorDType.F32, MatrixLayout.KN, OC, C, OC, N, threads, level);
         if (dbias != null)
         {
             var db = new Span<float>(dbias, OC);
@@ -71,27 +58,262 @@ internal static unsafe class MatmulKernels
         }
     }
 
-    /// <summary>Backward of <see cref="ForwardTransposed"/>: dinp += dout @ W; dW[OC,C] += dout^T @ inp.</summary>
-    public static void BackwardTransposed(float* dinput, float* dweight, float* dout, float* input, float* weight, int N, int C, int OC, int threads)
+    /// <summary>Backward of <see cref="ForwardTransposed"/>: dinp += dout @ W; dW[OC,C] += dout^T @ inp (F32).</summary>
+    public static void BackwardTransposed(float* dinput, float* dweight, float* dout, float* input, float* weight, int N, int C, int OC, int threads, SimdLevel level)
     {
-        CpuParallel.For(N, threads, (start, end) =>
+        Gemm(dinput, C, dout, OC, 1, weight, TensorDType.F32, MatrixLayout.KN, C, N, C, OC, threads, level);
+        Gemm(dweight, C, dout, 1, OC, input, TensorDType.F32, MatrixLayout.KN, C, OC, C, N, threads, level);
+    }
+
+    // ---------------------------------------------------------------- C += A @ B
+
+    /// <summary>
+    /// c[M,N] (row stride ldc) += A[M,K] @ B[K,N], where A[i,k] = a[i*aRowStride + k*aDepthStride] (so A may be a
+    /// transposed view) and B is F32 or BF16 in <paramref name="layout"/> with row stride ldb.
+    /// </summary>
+    public static void Gemm(float* c, long ldc, float* a, long aRowStride, long aDepthStride, void* b, TensorDType bType, MatrixLayout layout, long ldb,
+        int M, int N, int K, int threads, SimdLevel level)
+    {
+        if (M <= 0 || N <= 0 || K <= 0) return;
+        if (bType is not (TensorDType.F32 or TensorDType.BF16)) throw new NotSupportedException($"matmul: {bType} weights are not supported by the CPU backend");
+        var job = new GemmArguments(c, ldc, a, aRowStride, aDepthStride, b, layout, ldb, M, N, K);
+        bool bf16 = bType == TensorDType.BF16;
+        switch (level)
         {
-            for (int n = start; n < end; n++)
+            case SimdLevel.V512 when bf16: Run<Ops512, Vector512<float>, ushort>(job, threads); break;
+            case SimdLevel.V512: Run<Ops512, Vector512<float>, float>(job, threads); break;
+            case SimdLevel.V256 when bf16: Run<Ops256, Vector256<float>, ushort>(job, threads); break;
+            case SimdLevel.V256: Run<Ops256, Vector256<float>, float>(job, threads); break;
+            case SimdLevel.V128 when bf16: Run<Ops128, Vector128<float>, ushort>(job, threads); break;
+            case SimdLevel.V128: Run<Ops128, Vector128<float>, float>(job, threads); break;
+            default:
+                if (bf16) CpuParallel.For(M, threads, (start, end) => GemmReference(job, (ushort*)b, start, end));
+                else CpuParallel.For(M, threads, (start, end) => GemmReference(job, (float*)b, start, end));
+                break;
+        }
+    }
+
+    /// <summary>One C += A @ B problem (see <see cref="Gemm"/>).</summary>
+    internal readonly struct GemmArguments(float* c, long ldc, float* a, long aRowStride, long aDepthStride, void* b, MatrixLayout layout, long ldb, int m, int n, int k)
+    {
+        public readonly float* C = c, A = a;
+        public readonly void* B = b;
+        public readonly long Ldc = ldc, ARowStride = aRowStride, ADepthStride = aDepthStride, Ldb = ldb;
+        public readonly MatrixLayout Layout = layout;
+        public readonly int M = m, N = n, K = k;
+
+        public float AAt(long i, long k) => A[i * ARowStride + k * ADepthStride];
+        public long BIndex(long k, long j) => Layout == MatrixLayout.KN ? k * Ldb + j : j * Ldb + k;
+    }
+
+    /// <summary>The scalar reference: rows [rowStart, rowEnd) of C += A @ B, one dot product at a time.</summary>
+    internal static void GemmReference<TW>(GemmArguments g, TW* b, int rowStart, int rowEnd) where TW : unmanaged
+    {
+        for (int i = rowStart; i < rowEnd; i++)
+        {
+            for (int j = 0; j < g.N; j++)
             {
-                var dx = new Span<float>(dinput + (long)n * C, C);
-                float* d = dout + (long)n * OC;
-                for (int o = 0; o < OC; o++)
-                    TensorPrimitives.MultiplyAdd(new ReadOnlySpan<float>(weight + (long)o * C, C), d[o], dx, dx);
+                float sum = 0f;
+                for (int k = 0; k < g.K; k++) sum += g.AAt(i, k) * BFloat16.Read(b, g.BIndex(k, j));
+                g.C[i * g.Ldc + j] += sum;
+            }
+        }
+    }
+
+    private static void Run<TOps, TV, TW>(GemmArguments g, int threads) where TOps : IVectorOps<TV> where TV : unmanaged where TW : unmanaged
+    {
+        // Too few rows to fill a tile: stream B once per row instead of packing it.
+        if (g.M < TileRows && (g.Layout == MatrixLayout.KN || g.ADepthStride == 1))
+        {
+            int chunks = (g.N + GemvChunk - 1) / GemvChunk;
+            if (g.Layout == MatrixLayout.KN)
+                CpuParallel.For(chunks, threads, (start, end) =>
+                {
+                    for (int i = 0; i < g.M; i++)
+                        GemvKN<TOps, TV, TW>(g.C + i * g.Ldc, g.A + i * g.ARowStride, g.ADepthStride, (TW*)g.B, g.Ldb, g.K, start * GemvChunk, Math.Min(g.N, end * GemvChunk));
+                });
+            else
+                CpuParallel.For(chunks, threads, (start, end) =>
+                {
+                    for (int i = 0; i < g.M; i++)
+                        GemvNK<TOps, TV, TW>(g.C + i * g.Ldc, g.A + i * g.ARowStride, (TW*)g.B, g.Ldb, g.K, start * GemvChunk, Math.Min(g.N, end * GemvChunk));
+                });
+            return;
+        }
+        int width = TileVectors * TOps.Count;
+        int panels = (g.N + width - 1) / width;
+        CpuParallel.For(panels, threads, (start, end) =>
+        {
+            float* packed = Scratch(), tile = packed + DepthBlock * MaxPanelWidth;
+            for (int p = start; p < end; p++)
+            {
+                int j0 = p * width, columns = Math.Min(width, g.N - j0);
+                for (int k0 = 0; k0 < g.K; k0 += DepthBlock)
+                {
+                    int depth = Math.Min(DepthBlock, g.K - k0);
+                    Pack<TOps, TV, TW>(packed, g, k0, depth, j0, columns, width);
+                    for (int i0 = 0; i0 < g.M; i0 += TileRows)
+                    {
+                        int rows = Math.Min(TileRows, g.M - i0);
+                        float* a0 = g.A + i0 * g.ARowStride + k0 * g.ADepthStride;
+                        float* a1 = rows > 1 ? a0 + g.ARowStride : a0, a2 = rows > 2 ? a0 + 2 * g.ARowStride : a0, a3 = rows > 3 ? a0 + 3 * g.ARowStride : a0;
+                        float* cBlock = g.C + i0 * g.Ldc + j0;
+                        if (rows == TileRows && columns == width)
+                        {
+                            MicroKernel<TOps, TV>(a0, a1, a2, a3, g.ADepthStride, packed, depth, cBlock, g.Ldc);
+                            continue;
+                        }
+                        // An edge tile: work on a full-size copy so the kernel needs no bounds checks.
+                        for (int r = 0; r < TileRows; r++)
+                            for (int j = 0; j < width; j++) tile[r * width + j] = r < rows && j < columns ? cBlock[r * g.Ldc + j] : 0f;
+                        MicroKernel<TOps, TV>(a0, a1, a2, a3, g.ADepthStride, packed, depth, tile, width);
+                        for (int r = 0; r < rows; r++)
+                            for (int j = 0; j < columns; j++) cBlock[r * g.Ldc + j] = tile[r * width + j];
+                    }
+                }
             }
         });
-        CpuParallel.For(OC, threads, (start, end) =>
+    }
+
+    private static float* Scratch()
+    {
+        if (_scratch == null) _scratch = (float*)NativeMemory.AlignedAlloc((nuint)((DepthBlock + TileRows) * MaxPanelWidth * sizeof(float)), 64);
+        return _scratch;
+    }
+
+    /// <summary>B[k0.., j0..] (depth x columns) into packed[depth][width] as float32, zero-padded to the panel's width.</summary>
+    private static void Pack<TOps, TV, TW>(float* packed, GemmArguments g, int k0, int depth, int j0, int columns, int width)
+        where TOps : IVectorOps<TV> where TV : unmanaged where TW : unmanaged
+    {
+        TW* b = (TW*)g.B;
+        if (columns < width) new Span<float>(packed, depth * width).Clear();
+        if (g.Layout == MatrixLayout.KN)
         {
-            for (int o = start; o < end; o++)
+            int vectorColumns = columns / TOps.Count * TOps.Count;
+            for (int k = 0; k < depth; k++)
             {
-                var dw = new Span<float>(dweight + (long)o * C, C);
-                for (int n = 0; n < N; n++)
-                    TensorPrimitives.MultiplyAdd(new ReadOnlySpan<float>(input + (long)n * C, C), dout[(long)n * OC + o], dw, dw);
+                TW* source = b + (k0 + k) * g.Ldb + j0;
+                float* destination = packed + k * width;
+                int j = 0;
+                for (; j < vectorColumns; j += TOps.Count) TOps.Store(destination + j, BFloat16.Load<TOps, TV, TW>(source + j));
+                for (; j < columns; j++) destination[j] = BFloat16.Read(source, j);
             }
-        });
+        }
+        else
+        {
+            for (int j = 0; j < columns; j++)
+            {
+                TW* source = b + (j0 + j) * g.Ldb + k0;
+                for (int k = 0; k < depth; k++) packed[k * width + j] = BFloat16.Read(source, k);
+            }
+        }
+    }
+
+    /// <summary>c[4, 4 vectors] (row stride ldc) += A rows a0..a3 (depth stride aStep) @ the packed panel, over depth steps.</summary>
+    [MethodImpl(MethodImplOptions.AggressiveOptimization)]
+    private static void MicroKernel<TOps, TV>(float* a0, float* a1, float* a2, float* a3, long aStep, float* packed, int depth, float* c, long ldc)
+        where TOps : IVectorOps<TV> where TV : unmanaged
+    {
+        int w = TOps.Count;
+        float* c1 = c + ldc, c2 = c1 + ldc, c3 = c2 + ldc;
+        TV c00 = TOps.Load(c), c01 = TOps.Load(c + w), c02 = TOps.Load(c + 2 * w), c03 = TOps.Load(c + 3 * w);
+        TV c10 = TOps.Load(c1), c11 = TOps.Load(c1 + w), c12 = TOps.Load(c1 + 2 * w), c13 = TOps.Load(c1 + 3 * w);
+        TV c20 = TOps.Load(c2), c21 = TOps.Load(c2 + w), c22 = TOps.Load(c2 + 2 * w), c23 = TOps.Load(c2 + 3 * w);
+        TV c30 = TOps.Load(c3), c31 = TOps.Load(c3 + w), c32 = TOps.Load(c3 + 2 * w), c33 = TOps.Load(c3 + 3 * w);
+        long offset = 0;
+        for (int k = 0; k < depth; k++, packed += 4 * w, offset += aStep)
+        {
+            TV b0 = TOps.Load(packed), b1 = TOps.Load(packed + w), b2 = TOps.Load(packed + 2 * w), b3 = TOps.Load(packed + 3 * w);
+            TV x = TOps.Broadcast(a0[offset]);
+            c00 = TOps.MultiplyAdd(x, b0, c00); c01 = TOps.MultiplyAdd(x, b1, c01); c02 = TOps.MultiplyAdd(x, b2, c02); c03 = TOps.MultiplyAdd(x, b3, c03);
+            x = TOps.Broadcast(a1[offset]);
+            c10 = TOps.MultiplyAdd(x, b0, c10); c11 = TOps.MultiplyAdd(x, b1, c11); c12 = TOps.MultiplyAdd(x, b2, c12); c13 = TOps.MultiplyAdd(x, b3, c13);
+            x = TOps.Broadcast(a2[offset]);
+            c20 = TOps.MultiplyAdd(x, b0, c20); c21 = TOps.MultiplyAdd(x, b1, c21); c22 = TOps.MultiplyAdd(x, b2, c22); c23 = TOps.MultiplyAdd(x, b3, c23);
+            x = TOps.Broadcast(a3[offset]);
+            c30 = TOps.MultiplyAdd(x, b0, c30); c31 = TOps.MultiplyAdd(x, b1, c31); c32 = TOps.MultiplyAdd(x, b2, c32); c33 = TOps.MultiplyAdd(x, b3, c33);
+        }
+        TOps.Store(c, c00); TOps.Store(c + w, c01); TOps.Store(c + 2 * w, c02); TOps.Store(c + 3 * w, c03);
+        TOps.Store(c1, c10); TOps.Store(c1 + w, c11); TOps.Store(c1 + 2 * w, c12); TOps.Store(c1 + 3 * w, c13);
+        TOps.Store(c2, c20); TOps.Store(c2 + w, c21); TOps.Store(c2 + 2 * w, c22); TOps.Store(c2 + 3 * w, c23);
+        TOps.Store(c3, c30); TOps.Store(c3 + w, c31); TOps.Store(c3 + 2 * w, c32); TOps.Store(c3 + 3 * w, c33);
+    }
+
+    /// <summary>
+    /// y[j0..j1) += x[K] @ w[K, ldw]: four weight rows per pass, each read once front to back, y staying in L1.
+    /// </summary>
+    private static void GemvKN<TOps, TV, TW>(float* y, float* x, long xStep, TW* w, long ldw, int K, int j0, int j1)
+        where TOps : IVectorOps<TV> where TV : unmanaged where TW : unmanaged
+    {
+        int vectorEnd = j0 + (j1 - j0) / TOps.Count * TOps.Count;
+        int k = 0;
+        for (; k + 4 <= K; k += 4)
+        {
+            float s0 = x[k * xStep], s1 = x[(k + 1) * xStep], s2 = x[(k + 2) * xStep], s3 = x[(k + 3) * xStep];
+            TV x0 = TOps.Broadcast(s0), x1 = TOps.Broadcast(s1), x2 = TOps.Broadcast(s2), x3 = TOps.Broadcast(s3);
+            TW* r0 = w + k * ldw, r1 = r0 + ldw, r2 = r1 + ldw, r3 = r2 + ldw;
+            int j = j0;
+            for (; j < vectorEnd; j += TOps.Count)
+            {
+                TV sum = TOps.MultiplyAdd(x0, BFloat16.Load<TOps, TV, TW>(r0 + j), TOps.Load(y + j));
+                sum = TOps.MultiplyAdd(x1, BFloat16.Load<TOps, TV, TW>(r1 + j), sum);
+                sum = TOps.MultiplyAdd(x2, BFloat16.Load<TOps, TV, TW>(r2 + j), sum);
+                TOps.Store(y + j, TOps.MultiplyAdd(x3, BFloat16.Load<TOps, TV, TW>(r3 + j), sum));
+            }
+            for (; j < j1; j++) y[j] += s0 * BFloat16.Read(r0, j) + s1 * BFloat16.Read(r1, j) + s2 * BFloat16.Read(r2, j) + s3 * BFloat16.Read(r3, j);
+        }
+        for (; k < K; k++)
+        {
+            float s = x[k * xStep];
+            TV xs = TOps.Broadcast(s);
+            TW* r = w + k * ldw;
+            int j = j0;
+            for (; j < vectorEnd; j += TOps.Count) TOps.Store(y + j, TOps.MultiplyAdd(xs, BFloat16.Load<TOps, TV, TW>(r + j), TOps.Load(y + j)));
+            for (; j < j1; j++) y[j] += s * BFloat16.Read(r, j);
+        }
+    }
+
+    /// <summary>y[j0..j1) += dot(x[K] (contiguous), w row j) for w [N, ldw]: four rows at a time, each read once front to back.</summary>
+    private static void GemvNK<TOps, TV, TW>(float* y, float* x, TW* w, long ldw, int K, int j0, int j1)
+        where TOps : IVectorOps<TV> where TV : unmanaged where TW : unmanaged
+    {
+        int vectorEnd = K / TOps.Count * TOps.Count;
+        int j = j0;
+        for (; j + 4 <= j1; j += 4)
+        {
+            TW* r0 = w + j * ldw, r1 = r0 + ldw, r2 = r1 + ldw, r3 = r2 + ldw;
+            TV acc0 = TOps.Zero, acc1 = TOps.Zero, acc2 = TOps.Zero, acc3 = TOps.Zero;
+            int k = 0;
+            for (; k < vectorEnd; k += TOps.Count)
+            {
+                TV xv = TOps.Load(x + k);
+                acc0 = TOps.MultiplyAdd(xv, BFloat16.Load<TOps, TV, TW>(r0 + k), acc0);
+                acc1 = TOps.MultiplyAdd(xv, BFloat16.Load<TOps, TV, TW>(r1 + k), acc1);
+                acc2 = TOps.MultiplyAdd(xv, BFloat16.Load<TOps, TV, TW>(r2 + k), acc2);
+                acc3 = TOps.MultiplyAdd(xv, BFloat16.Load<TOps, TV, TW>(r3 + k), acc3);
+            }
+            float s0 = TOps.Sum(acc0), s1 = TOps.Sum(acc1), s2 = TOps.Sum(acc2), s3 = TOps.Sum(acc3);
+            for (; k < K; k++)
+            {
+                s0 += x[k] * BFloat16.Read(r0, k);
+                s1 += x[k] * BFloat16.Read(r1, k);
+                s2 += x[k] * BFloat16.Read(r2, k);
+                s3 += x[k] * BFloat16.Read(r3, k);
+            }
+            y[j] += s0;
+            y[j + 1] += s1;
+            y[j + 2] += s2;
+            y[j + 3] += s3;
+        }
+        for (; j < j1; j++)
+        {
+            TW* r = w + j * ldw;
+            TV acc = TOps.Zero;
+            int k = 0;
+            for (; k < vectorEnd; k += TOps.Count) acc = TOps.MultiplyAdd(TOps.Load(x + k), BFloat16.Load<TOps, TV, TW>(r + k), acc);
+            float s = TOps.Sum(acc);
+            for (; k < K; k++) s += x[k] * BFloat16.Read(r, k);
+            y[j] += s;
+        }
     }
 }

@@ -16,6 +16,8 @@ public sealed unsafe class CudaBackend : Backend
 {
     private const int Threads = 256;
     private const int WarpsPerBlock = Threads / 32;
+    /// <summary>Enough blocks to fill a large GPU; each adds its partial dweight/dbias to global memory once.</summary>
+    private const int LayerNormBackwardBlocks = 256;
 
     private static readonly string[] Modules = ["attention", "crossentropy", "elementwise", "encoder", "layernorm", "optimizer"];
 
@@ -237,9 +239,10 @@ public sealed unsafe class CudaBackend : Backend
     {
         if (position0 < 0 || position0 + T > maxT) throw new ArgumentOutOfRangeException(nameof(position0), $"positions {position0}..{position0 + T - 1} do not fit a cache of {maxT}");
         LaunchElementwise("kv_cache_write", (long)B * T * C, [Arg(keyCache), Arg(valueCache), Arg(qkv), Arg(B), Arg(T), Arg(position0), Arg(maxT), Arg(C)]);
+        if (C / NH > Threads) throw new Gpt2Exception($"head size {C / NH} is larger than the CUDA backend supports ({Threads})");
         long rows = (long)B * T * NH;
         ulong scores = ScratchBuffer(Scratch.Scores, rows * maxT * 4);
-        Launch("attention_cached", BlocksFor(rows, 4), 128, [Arg(output), scores, Arg(qkv), Arg(keyCache), Arg(valueCache), Arg(B), Arg(T), Arg(position0), Arg(maxT), Arg(C), Arg(NH)]);
+        Launch("attention_cached", rows, Threads, [Arg(output), scores, Arg(qkv), Arg(keyCache), Arg(valueCache), Arg(B), Arg(T), Arg(position0), Arg(maxT), Arg(C), Arg(NH)]);
     }
 
     public override void Gelu(DeviceBuffer output, DeviceBuffer input, int N) => LaunchElementwise("gelu_forward", N, [Arg(output), Arg(input), Arg((long)N)]);
@@ -255,14 +258,18 @@ public sealed unsafe class CudaBackend : Backend
         LaunchElementwise("encoder_backward", (long)B * T * C, [Arg(dwte), Arg(dwpe), Arg(dout), Arg(tokens), Arg(B * T), Arg(T), Arg(C)]);
 
     public override void LayerNormBackward(DeviceBuffer dinput, DeviceBuffer dweight, DeviceBuffer dbias, DeviceBuffer dout, DeviceBuffer input, DeviceBuffer weight, DeviceBuffer mean, DeviceBuffer rstd, int N, int C) =>
-        Launch("layernorm_backward", BlocksFor(N, WarpsPerBlock), Threads, [Arg(dinput), Arg(dweight), Arg(dbias), Arg(dout), Arg(input), Arg(weight), Arg(mean), Arg(rstd), Arg(N), Arg(C)]);
+        Launch("layernorm_backward", Math.Min(BlocksFor(N, WarpsPerBlock), LayerNormBackwardBlocks), Threads, [Arg(dinput), Arg(dweight), Arg(dbias), Arg(dout), Arg(input), Arg(weight), Arg(mean), Arg(rstd), Arg(N), Arg(C)]);
 
     public override void MatmulBackward(DeviceBuffer dinput, DeviceBuffer dweight, DeviceBuffer dbias, DeviceBuffer dout, DeviceBuffer input, DeviceBuffer weight, int N, int C, int OC)
     {
         RequireF32(weight);
         if (!dinput.IsNone) _blas.Gemm(false, true, N, C, OC, 1, Operand(dout, OC), Operand(weight, OC), 1, Operand(dinput, C));
         _blas.Gemm(true, false, C, OC, N, 1, Operand(input, C), Operand(dout, OC), 1, Operand(dweight, OC));
-        if (!dbias.IsNone) Launch("bias_backward", BlocksFor(OC, Threads), Threads, [Arg(dbias), Arg(dout), Arg(N), Arg(OC)]);
+        if (!dbias.IsNone)
+        {
+            const int RowsPerBlock = 256;
+            Launch("bias_backward", BlocksFor(OC, Threads) * BlocksFor(N, RowsPerBlock), Threads, [Arg(dbias), Arg(dout), Arg(N), Arg(OC), Arg(RowsPerBlock)]);
+        }
     }
 
     public override void MatmulTransposedBackward(DeviceBuffer dinput, DeviceBuffer dweight, DeviceBuffer dout, DeviceBuffer input, DeviceBuffer weight, int N, int C, int OC)

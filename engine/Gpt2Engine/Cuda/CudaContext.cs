@@ -10,7 +10,10 @@ namespace Gpt2Engine.Cuda;
 /// </summary>
 internal sealed unsafe class CudaContext : IDisposable
 {
-    [ThreadStatic] private static nint t_current;
+    private static long s_contexts;
+    [ThreadStatic] private static long t_current;   // the id of the context last made current on this thread
+
+    private readonly long _id = Interlocked.Increment(ref s_contexts);
 
     private readonly int _device;
     private readonly nint _context;
@@ -51,9 +54,9 @@ internal sealed unsafe class CudaContext : IDisposable
     /// <summary>Makes the context current on the calling thread (the driver's notion of "current" is per thread).</summary>
     public void Bind()
     {
-        if (t_current == _context) return;
+        if (t_current == _id) return;
         Check(Api.CtxSetCurrent(_context), "cuCtxSetCurrent");
-        t_current = _context;
+        t_current = _id;
     }
 
     public void Check(int status, string call)

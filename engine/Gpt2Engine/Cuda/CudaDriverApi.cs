@@ -45,7 +45,6 @@ internal sealed unsafe class CudaDriverApi : ICudaApi
     private readonly delegate* unmanaged<nint*, uint, int> _cuEventCreate;
     private readonly delegate* unmanaged<nint, nint, int> _cuEventRecord;
     private readonly delegate* unmanaged<nint, int> _cuEventSynchronize;
-    private readonly delegate* unmanaged<float*, nint, nint, int> _cuEventElapsedTime;
     private readonly delegate* unmanaged<nint, int> _cuEventDestroy;
     private readonly delegate* unmanaged<nint, uint, uint, uint, uint, uint, uint, uint, nint, void**, void**, int> _cuLaunchKernel;
     private readonly delegate* unmanaged<int, byte**, int> _cuGetErrorName;
@@ -89,7 +88,6 @@ internal sealed unsafe class CudaDriverApi : ICudaApi
         _cuEventCreate = (delegate* unmanaged<nint*, uint, int>)Bind("cuEventCreate");
         _cuEventRecord = (delegate* unmanaged<nint, nint, int>)Bind("cuEventRecord");
         _cuEventSynchronize = (delegate* unmanaged<nint, int>)Bind("cuEventSynchronize");
-        _cuEventElapsedTime = (delegate* unmanaged<float*, nint, nint, int>)Bind("cuEventElapsedTime");
         _cuEventDestroy = (delegate* unmanaged<nint, int>)Bind("cuEventDestroy_v2");
         _cuLaunchKernel = (delegate* unmanaged<nint, uint, uint, uint, uint, uint, uint, uint, nint, void**, void**, int>)Bind("cuLaunchKernel");
         _cuGetErrorName = (delegate* unmanaged<int, byte**, int>)Bind("cuGetErrorName");
@@ -98,9 +96,14 @@ internal sealed unsafe class CudaDriverApi : ICudaApi
     /// <summary>Loads the driver library, or says why not ("no NVIDIA driver found (libcuda.so.1)").</summary>
     public static bool TryLoad(out CudaDriverApi? api, out string reason)
     {
-        api = null;
         string? overridePath = Environment.GetEnvironmentVariable(DriverPathVariable);
-        string[] candidates = string.IsNullOrEmpty(overridePath) ? DriverNames : [overridePath];
+        return TryLoad(string.IsNullOrEmpty(overridePath) ? DriverNames : [overridePath], out api, out reason);
+    }
+
+    /// <summary>The first of <paramref name="candidates"/> (library names or paths) that loads and has every symbol.</summary>
+    internal static bool TryLoad(IReadOnlyList<string> candidates, out CudaDriverApi? api, out string reason)
+    {
+        api = null;
         foreach (string name in candidates)
         {
             if (!NativeLibrary.TryLoad(name, out nint handle)) continue;
@@ -181,7 +184,6 @@ internal sealed unsafe class CudaDriverApi : ICudaApi
     public int EventCreate(nint* cudaEvent, uint flags) => _cuEventCreate(cudaEvent, flags);
     public int EventRecord(nint cudaEvent, nint stream) => _cuEventRecord(cudaEvent, stream);
     public int EventSynchronize(nint cudaEvent) => _cuEventSynchronize(cudaEvent);
-    public int EventElapsedTime(float* milliseconds, nint start, nint end) => _cuEventElapsedTime(milliseconds, start, end);
     public int EventDestroy(nint cudaEvent) => _cuEventDestroy(cudaEvent);
     public int LaunchKernel(nint function, uint gridX, uint gridY, uint gridZ, uint blockX, uint blockY, uint blockZ, uint sharedBytes, nint stream, void** parameters, void** extra) =>
         _cuLaunchKernel(function, gridX, gridY, gridZ, blockX, blockY, blockZ, sharedBytes, stream, parameters, extra);

@@ -1,4 +1,5 @@
 using System.Text;
+using Gpt2Engine.Model;
 
 namespace Gpt2Engine.Cuda;
 
@@ -57,7 +58,7 @@ internal sealed unsafe class CudaKernel(CudaContext context, nint function, stri
     public static ulong Arg(int value) => (uint)value;
     public static ulong Arg(long value) => (ulong)value;
     public static ulong Arg(float value) => BitConverter.SingleToUInt32Bits(value);
-    public static ulong Arg(Gpt2Engine.Model.DeviceBuffer buffer) => (ulong)buffer.Address;
+    public static ulong Arg(DeviceBuffer buffer) => (ulong)buffer.Address;
 
     /// <summary>A one-dimensional launch: <paramref name="blocks"/> blocks of <paramref name="threads"/> threads.</summary>
     public void Launch(long blocks, int threads, ReadOnlySpan<ulong> arguments)

@@ -36,7 +36,6 @@ internal unsafe interface ICudaApi
     int EventCreate(nint* cudaEvent, uint flags);
     int EventRecord(nint cudaEvent, nint stream);
     int EventSynchronize(nint cudaEvent);
-    int EventElapsedTime(float* milliseconds, nint start, nint end);
     int EventDestroy(nint cudaEvent);
     int LaunchKernel(nint function, uint gridX, uint gridY, uint gridZ, uint blockX, uint blockY, uint blockZ, uint sharedBytes, nint stream, void** parameters, void** extra);
     int GetErrorName(int error, byte** name);

@@ -5,16 +5,12 @@ namespace Gpt2Engine.Tokenization;
 /// (the earliest line of vocab.bpe; the leftmost on a tie) is merged until no pair has a rank. A min-heap of
 /// candidate pairs over a linked list of symbols keeps long pieces (a run of a million spaces) O(n log n).
 /// </summary>
-internal sealed class BpeMerges(int[] byteTokens, Dictionary<long, BpeMerges.Merge> merges)
+internal sealed class BpeMerges(int[] byteTokens, MergeTable merges)
 {
-    public readonly record struct Merge(int Rank, int Result);
-
     public int Count => merges.Count;
 
-    public static long PairKey(int left, int right) => ((long)left << 32) | (uint)right;
-
     /// <summary>Appends the token ids of <paramref name="piece"/> to <paramref name="output"/>.</summary>
-    public void Encode(ReadOnlySpan<byte> piece, List<int> output, Scratch scratch)
+    public void Encode(ReadOnlySpan<byte> piece, IdBuffer output, Scratch scratch)
     {
         int n = piece.Length;
         if (n == 1)
@@ -38,9 +34,9 @@ internal sealed class BpeMerges(int[] byteTokens, Dictionary<long, BpeMerges.Mer
             int left = (int)candidate, rank = (int)(candidate >> 32);
             int right = next[left];
             // Stale candidates (a side was merged away since) no longer name a pair of that rank.
-            if (ids[left] < 0 || right >= n || !merges.TryGetValue(PairKey(ids[left], ids[right]), out var merge) || merge.Rank != rank)
+            if (ids[left] < 0 || right >= n || !merges.TryGet(ids[left], ids[right], out int currentRank, out int result) || currentRank != rank)
                 continue;
-            ids[left] = merge.Result;
+            ids[left] = result;
             ids[right] = -1;
             next[left] = next[right];
             if (next[left] < n)
@@ -56,8 +52,8 @@ internal sealed class BpeMerges(int[] byteTokens, Dictionary<long, BpeMerges.Mer
 
     private void PushPair(Scratch scratch, int[] ids, int left, int right)
     {
-        if (merges.TryGetValue(PairKey(ids[left], ids[right]), out var merge))
-            scratch.Push(((long)merge.Rank << 32) | (uint)left);
+        if (merges.TryGet(ids[left], ids[right], out int rank, out _))
+            scratch.Push(((long)rank << 32) | (uint)left);
     }
 
     /// <summary>Per-thread working memory of <see cref="Encode"/>: the symbol list and a binary min-heap of (rank, position).</summary>

@@ -1,6 +1,5 @@
 using System.Buffers;
 using System.IO.Compression;
-using System.Runtime.InteropServices;
 using System.Text;
 
 namespace Gpt2Engine.Tokenization;
@@ -36,14 +35,36 @@ public sealed class Gpt2Tokenizer
     /// <summary>The GPT-2 vocabulary embedded in the library, loaded on first use.</summary>
     public static Gpt2Tokenizer Default => BuiltIn.Value;
 
-    /// <summary>The vocabulary in <paramref name="directory"/>/encoder.json and vocab.bpe.</summary>
+    /// <summary>
+    /// The vocabulary in <paramref name="directory"/>: OpenAI's encoder.json and vocab.bpe, or the same files under
+    /// Hugging Face's names vocab.json and merges.txt.
+    /// </summary>
     public static Gpt2Tokenizer FromDirectory(string directory)
     {
         if (!Directory.Exists(directory))
             throw new Gpt2Exception($"vocabulary folder '{directory}' not found");
-        string encoderPath = Path.Combine(directory, "encoder.json"), vocabPath = Path.Combine(directory, "vocab.bpe");
+        var (encoderPath, vocabPath) = VocabularyFiles(directory);
         byte[] encoder = ReadFile(encoderPath), vocab = ReadFile(vocabPath);
         return new Gpt2Tokenizer(VocabularyReader.Read(encoder, encoderPath, VocabularyReader.DecodeText(vocab, vocabPath), vocabPath));
+    }
+
+    /// <summary>
+    /// The vocabulary stored beside a checkpoint in <paramref name="directory"/>, or the built-in one when there is
+    /// none there (<paramref name="builtIn"/> true): every GPT-2 size uses the same vocabulary.
+    /// </summary>
+    public static Gpt2Tokenizer ForWeightsDirectory(string directory, out bool builtIn)
+    {
+        var (encoderPath, vocabPath) = VocabularyFiles(directory);
+        builtIn = !File.Exists(encoderPath) && !File.Exists(vocabPath);
+        return builtIn ? Default : FromDirectory(directory);
+    }
+
+    private static (string Encoder, string Merges) VocabularyFiles(string directory)
+    {
+        string huggingFaceEncoder = Path.Combine(directory, "vocab.json");
+        return File.Exists(Path.Combine(directory, "encoder.json")) || !File.Exists(huggingFaceEncoder)
+            ? (Path.Combine(directory, "encoder.json"), Path.Combine(directory, "vocab.bpe"))
+            : (huggingFaceEncoder, Path.Combine(directory, "merges.txt"));
     }
 
     public int VocabSize => _tokenOffsets.Length - 1;
@@ -56,13 +77,68 @@ public sealed class Gpt2Tokenizer
     public int[] Encode(string text, bool allowSpecial = true)
     {
         ArgumentNullException.ThrowIfNull(text);
-        var ids = new List<int>(text.Length / 4 + 1);
-        EncodeTo(text, ids, allowSpecial);
-        return [.. ids];
+        using var ids = new IdBuffer(EstimatedTokens(text.Length));
+        EncodeInto(text, ids, allowSpecial);
+        return ids.ToArray();
     }
 
     /// <summary>Appends the token ids of <paramref name="text"/> to <paramref name="output"/>.</summary>
     public void EncodeTo(ReadOnlySpan<char> text, List<int> output, bool allowSpecial = true)
+    {
+        using var ids = new IdBuffer(EstimatedTokens(text.Length));
+        EncodeInto(text, ids, allowSpecial);
+        output.AddRange(ids.Span);
+    }
+
+    /// <summary>
+    /// <see cref="Encode"/> on several threads (0: one per core) for large texts: the text is cut into chunks where
+    /// whitespace follows non-whitespace, which is always a boundary between pieces, so the ids are the same.
+    /// </summary>
+    public int[] EncodeParallel(string text, int threads = 0, bool allowSpecial = true)
+    {
+        ArgumentNullException.ThrowIfNull(text);
+        threads = threads > 0 ? threads : Environment.ProcessorCount;
+        const int MinChunk = 1 << 16;
+        if (threads == 1 || text.Length < 2 * MinChunk)
+            return Encode(text, allowSpecial);
+
+        int chunkLength = Math.Max(MinChunk, text.Length / (4 * threads));
+        var bounds = new List<int> { 0 };
+        for (int end = chunkLength; end < text.Length; end += chunkLength)
+        {
+            end = Math.Max(end, bounds[^1] + 1);
+            while (end < text.Length && !(char.IsWhiteSpace(text[end]) && !char.IsWhiteSpace(text[end - 1])))
+                end++;
+            if (end < text.Length)
+                bounds.Add(end);
+        }
+        bounds.Add(text.Length);
+
+        var chunks = new IdBuffer[bounds.Count - 1];
+        try
+        {
+            Parallel.For(0, chunks.Length, new ParallelOptions { MaxDegreeOfParallelism = threads }, i =>
+            {
+                var chunk = text.AsSpan(bounds[i], bounds[i + 1] - bounds[i]);
+                chunks[i] = new IdBuffer(EstimatedTokens(chunk.Length));
+                EncodeInto(chunk, chunks[i], allowSpecial);
+            });
+            using var ids = new IdBuffer(chunks.Sum(c => c.Count));
+            foreach (var chunk in chunks)
+                ids.AddRange(chunk.Span);
+            return ids.ToArray();
+        }
+        finally
+        {
+            foreach (var chunk in chunks)
+                chunk?.Dispose();
+        }
+    }
+
+    /// <summary>English averages about 3 characters a token.</summary>
+    private static int EstimatedTokens(int characters) => characters / 3 + 16;
+
+    private void EncodeInto(ReadOnlySpan<char> text, IdBuffer output, bool allowSpecial)
     {
         var scratch = _scratch.Value!;
         if (allowSpecial && _endOfTextId >= 0)
@@ -78,7 +154,7 @@ public sealed class Gpt2Tokenizer
         EncodeOrdinary(text, output, scratch);
     }
 
-    private void EncodeOrdinary(ReadOnlySpan<char> text, List<int> output, EncodeScratch scratch)
+    private void EncodeOrdinary(ReadOnlySpan<char> text, IdBuffer output, EncodeScratch scratch)
     {
         var pieces = new PreTokenizer(text);
         while (pieces.Next(out int start, out int length))
@@ -96,7 +172,7 @@ public sealed class Gpt2Tokenizer
             _merges.Encode(scratch.ToUtf8(piece), output, scratch.Bpe);
             if (scratch.Cache.Dictionary.Count >= CacheCapacity)
                 scratch.Cache.Dictionary.Clear();
-            scratch.Cache[piece] = CollectionsMarshal.AsSpan(output)[first..].ToArray();
+            scratch.Cache[piece] = output.Span[first..].ToArray();
         }
     }
 
@@ -126,7 +202,7 @@ public sealed class Gpt2Tokenizer
     {
         if ((uint)id >= (uint)VocabSize)
         {
-            string where = position >= 0 ? $" at position {position}" : "";
+            string where = position >= 0 ? $" (number {position + 1})" : "";
             throw new Gpt2Exception($"token id {id}{where} is outside the vocabulary (0..{VocabSize - 1})");
         }
         return _tokenBytes.AsSpan(_tokenOffsets[id], _tokenOffsets[id + 1] - _tokenOffsets[id]);

@@ -81,10 +81,10 @@ internal static class VocabularyReader
         return encoder;
     }
 
-    private static Dictionary<long, BpeMerges.Merge> ReadMerges(string text, string name,
+    private static MergeTable ReadMerges(string text, string name,
         Dictionary<string, int>.AlternateLookup<ReadOnlySpan<char>> encoder, string encoderName)
     {
-        var merges = new Dictionary<long, BpeMerges.Merge>(capacity: 50_000);
+        var merges = new MergeTable(capacity: text.Count('\n') + 1);
         Span<char> joined = stackalloc char[256];
         int lineNumber = 0;
         foreach (var rawLine in text.AsSpan().EnumerateLines())
@@ -103,7 +103,7 @@ internal static class VocabularyReader
             if (!encoder.TryGetValue(left, out int leftId) || !encoder.TryGetValue(right, out int rightId)
                 || !encoder.TryGetValue(joined[..(left.Length + right.Length)], out int result))
                 throw new Gpt2Exception($"{name}: line {lineNumber} merges \"{line}\", whose tokens are not all in {encoderName}");
-            if (!merges.TryAdd(BpeMerges.PairKey(leftId, rightId), new BpeMerges.Merge(merges.Count, result)))
+            if (!merges.TryAdd(leftId, rightId, result))
                 throw new Gpt2Exception($"{name}: line {lineNumber} repeats the merge \"{line}\"");
         }
         if (merges.Count == 0)

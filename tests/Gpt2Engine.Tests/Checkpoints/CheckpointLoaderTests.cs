@@ -69,6 +69,20 @@ public class CheckpointLoaderTests
     }
 
     [Fact]
+    public void Checkpoint_state_file_picks_the_prefix_even_with_a_foreign_absolute_path()
+    {
+        using var dir = new TempDir();
+        var parameters = TestFiles.WriteSmallBundle(dir.Path);
+        foreach (string suffix in new[] { ".index", ".data-00000-of-00001" }) File.Move(dir["model.ckpt" + suffix], dir["model-4614" + suffix]);
+        File.WriteAllText(dir["checkpoint"], "model_checkpoint_path: \"/home/someone/run1/model-4614\"\nall_model_checkpoint_paths: \"/home/someone/run1/model-4614\"\n");
+        Assert.Equal(dir["model-4614"], TensorBundle.FindPrefix(dir.Path));
+        using var weights = CheckpointLoader.Load(dir.Path);
+        Assert.Equal(parameters["wpe.weight"], weights["wpe.weight"].ToFloatArray());
+        string real = TestFiles.Fixture("tf-checkpoint", "gpt2-124M-finetuned-index"); // a TF-written state file, relative path
+        Assert.Equal(Path.Combine(real, "model-4614"), TensorBundle.FindPrefix(real));
+    }
+
+    [Fact]
     public void Loaded_weights_write_back_identically_in_both_formats()
     {
         using var dir = new TempDir();

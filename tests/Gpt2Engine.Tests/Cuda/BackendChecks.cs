@@ -14,8 +14,11 @@ internal static class BackendChecks
     {
         [nameof(Encoder)] = Encoder,
         [nameof(EncoderBf16)] = EncoderBf16,
-        [nameof(LayerNorm)] = LayerNorm,
-        [nameof(Matmul)] = Matmul,
+        [nameof(LayerNorm)] = b => LayerNorm(b, 5, 45),
+        ["LayerNormManyRows"] = b => LayerNorm(b, 2100, 3),    // more rows than the backward's grid has warps
+        ["LayerNormWideRows"] = b => LayerNorm(b, 3, 2051),    // wider than the backward's shared-memory sums
+        [nameof(Matmul)] = b => Matmul(b, 5, 7, 9),
+        ["MatmulTallBiasBackward"] = b => Matmul(b, 600, 3, 5),   // several row chunks in bias_backward
         [nameof(MatmulBf16)] = MatmulBf16,
         [nameof(MatmulTransposed)] = MatmulTransposed,
         [nameof(Attention)] = Attention,
@@ -71,9 +74,8 @@ internal static class BackendChecks
         Close(expected, b.Get(output), what: "encoder bf16");
     }
 
-    public static void LayerNorm(Backend b)
+    public static void LayerNorm(Backend b, int N, int C)
     {
-        const int N = 5, C = 45;
         float[] x = Random(N * C, 10, 3f), w = Random(C, 11), bias = Random(C, 12), dout = Random(N * C, 13);
         float[] dx0 = Random(N * C, 14), dw0 = Random(C, 15), db0 = Random(C, 16);
         DeviceBuffer output = b.Allocate(N * C), mean = b.Allocate(N), rstd = b.Allocate(N), input = b.Put(x), weight = b.Put(w);
@@ -114,9 +116,8 @@ internal static class BackendChecks
         Close(edb, b.Get(db), what: "dbias");
     }
 
-    public static void Matmul(Backend b)
+    public static void Matmul(Backend b, int N, int C, int OC)
     {
-        const int N = 5, C = 7, OC = 9;
         float[] x = Random(N * C, 20), w = Random(C * OC, 21), bias = Random(OC, 22), dout = Random(N * OC, 23);
         float[] dx0 = Random(N * C, 24), dw0 = Random(C * OC, 25), db0 = Random(OC, 26);
         DeviceBuffer input = b.Put(x), weight = b.Put(w), output = b.Allocate(N * OC), plain = b.Allocate(N * OC);
@@ -249,14 +250,24 @@ internal static class BackendChecks
         Close(edqkv, b.Get(dqkv), 2e-5, "dqkv");
     }
 
-    /// <summary>A prompt of 3 positions, then 2 single steps, through the KV cache: each matches full causal attention.</summary>
+    /// <summary>
+    /// A prompt, then single steps, through the KV cache: each matches full causal attention. The long case has more
+    /// cache positions than a block has threads, and a head size that does not divide 256.
+    /// </summary>
     public static void AttentionCached(Backend b)
     {
-        const int B = 2, T = 5, C = 8, NH = 2, maxT = 37;
-        float[] qkvData = Random(B * T * 3 * C, 60, 2f);
+        CachedAttention(b, B: 2, C: 8, NH: 2, maxT: 37, chunks: [3, 1, 1]);
+        CachedAttention(b, B: 1, C: 48, NH: 2, maxT: 270, chunks: [262, 1, 1]);
+    }
+
+    private static void CachedAttention(Backend b, int B, int C, int NH, int maxT, int[] chunks)
+    {
+        int T = chunks.Sum();
+        float[] qkvData = Random(B * T * 3 * C, 60 + C, 2f);
         var (expected, _) = NaiveAttention(qkvData, B, T, C, NH);
         DeviceBuffer keys = b.Allocate(B * maxT * C), values = b.Allocate(B * maxT * C);
-        foreach (var (start, length) in new[] { (0, 3), (3, 1), (4, 1) })
+        int start = 0;
+        foreach (int length in chunks)
         {
             var chunk = new float[B * length * 3 * C];
             for (int bb = 0; bb < B; bb++)
@@ -267,6 +278,7 @@ internal static class BackendChecks
             for (int bb = 0; bb < B; bb++)
                 Array.Copy(expected, (bb * T + start) * C, slice, bb * length * C, length * C);
             Close(slice, b.Get(output), what: $"cached attention at {start}");
+            start += length;
         }
     }
 

@@ -26,16 +26,17 @@ public sealed class GpuFactAttribute : FactAttribute
     public GpuFactAttribute() => Skip = Gpu.SkipReason;
 }
 
+/// <summary>
+/// Whether GPU tests can run. Only the driver library is loaded here, no CUDA call is made, so that test discovery
+/// never touches a GPU; a machine with the driver but no usable GPU fails the Gpu tests with the driver's error.
+/// </summary>
 internal static class Gpu
 {
-    private static readonly Lazy<string?> Reason = new(() =>
-    {
-        if (!CudaBackend.TryCreate(out var backend, out string reason)) return reason;
-        backend.Dispose();
-        return null;
-    });
+    private static readonly Lazy<string?> Reason = new(() => CudaDriverApi.TryLoad(out _, out string reason) ? null : reason);
 
     public static string? SkipReason => Reason.Value;
+
+    public static bool DriverLibraryPresent => SkipReason is null;
 }
 
 /// <summary>A CUDA backend over the CPU stand-in; disposing it disposes both.</summary>

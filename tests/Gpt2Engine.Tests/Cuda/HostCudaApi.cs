@@ -1,4 +1,3 @@
-using System.Diagnostics;
 using System.Runtime.InteropServices;
 using System.Text;
 using System.Text.RegularExpressions;
@@ -13,7 +12,7 @@ namespace Gpt2Engine.Tests.Cuda;
 /// are the engine's PTX text, whose kernel names and parameter lists must match the host-compiled kernels; a launch
 /// runs the host-compiled kernel over the emulated grid with the engine's own argument array; GEMMs are a reference
 /// column-major GEMM honouring transposes, leading dimensions, strides, alpha, beta (C unread when beta = 0) and types.
-/// Everything is synchronous, so streams and events only record.
+/// Everything is synchronous, so streams and events only check their handles.
 /// </summary>
 internal sealed unsafe partial class HostCudaApi : ICudaApi, IDisposable
 {
@@ -163,13 +162,8 @@ internal sealed unsafe partial class HostCudaApi : ICudaApi, IDisposable
     public int StreamSynchronize(nint stream) => Success;
     public int StreamDestroy(nint stream) => Success;
     public int EventCreate(nint* cudaEvent, uint flags) { *cudaEvent = _nextHandle++; _events[*cudaEvent] = 0; return Success; }
-    public int EventRecord(nint cudaEvent, nint stream) { if (!_events.ContainsKey(cudaEvent)) return 400; _events[cudaEvent] = Stopwatch.GetTimestamp(); return Success; }
+    public int EventRecord(nint cudaEvent, nint stream) { if (!_events.ContainsKey(cudaEvent)) return 400; _events[cudaEvent]++; return Success; }
     public int EventSynchronize(nint cudaEvent) => _events.ContainsKey(cudaEvent) ? Success : 400;
-    public int EventElapsedTime(float* milliseconds, nint start, nint end)
-    {
-        *milliseconds = (float)Stopwatch.GetElapsedTime(_events[start], _events[end]).TotalMilliseconds;
-        return Success;
-    }
     public int EventDestroy(nint cudaEvent) => _events.Remove(cudaEvent) ? Success : 400;
 
     public int LaunchKernel(nint function, uint gridX, uint gridY, uint gridZ, uint blockX, uint blockY, uint blockZ, uint sharedBytes, nint stream, void** parameters, void** extra)

@@ -19,10 +19,20 @@ internal static unsafe class HostKernels
     public static string? SkipReason => FindCompiler() is null ? "no C++ compiler (g++, clang++ or $CXX) to build native/host/host_kernels.cpp" : null;
 
     public static delegate* unmanaged<byte*, uint, uint, uint, uint, uint, uint, uint, void**, int> Launch =>
-        (delegate* unmanaged<byte*, uint, uint, uint, uint, uint, uint, uint, void**, int>)NativeLibrary.GetExport(Library, "host_launch");
+        (delegate* unmanaged<byte*, uint, uint, uint, uint, uint, uint, uint, void**, int>)Export("host_launch");
 
-    public static delegate* unmanaged<byte*, int*, int, int> Signature =>
-        (delegate* unmanaged<byte*, int*, int, int>)NativeLibrary.GetExport(Library, "host_kernel_signature");
+    public static delegate* unmanaged<byte*, int*, int, int> Signature => (delegate* unmanaged<byte*, int*, int, int>)Export("host_kernel_signature");
+
+    private static readonly Dictionary<string, nint> Exports = [];
+
+    private static nint Export(string name)
+    {
+        lock (Exports)
+        {
+            if (!Exports.TryGetValue(name, out nint address)) Exports[name] = address = NativeLibrary.GetExport(Library, name);
+            return address;
+        }
+    }
 
     private static nint Library => Loaded.Value.Error is { } error ? throw new InvalidOperationException(error) : Loaded.Value.Library;
 
@@ -47,26 +57,33 @@ internal static unsafe class HostKernels
 
     private static (nint, string?) Build()
     {
-        string compiler = FindCompiler() ?? throw new InvalidOperationException(SkipReason);
         var sources = Directory.GetFiles(Path.Combine(NativeDirectory, "kernels")).Concat(Directory.GetFiles(Path.Combine(NativeDirectory, "host"))).Order(StringComparer.Ordinal);
+        var (library, errors) = CompileSharedLibrary(Path.Combine(NativeDirectory, "host", "host_kernels.cpp"), "libgpt2_host_kernels.so", sources);
+        return library is null ? (0, errors) : (NativeLibrary.Load(library), null);
+    }
+
+    /// <summary>
+    /// Compiles <paramref name="source"/> (C++) into a shared library in a temporary folder named after the contents of
+    /// <paramref name="inputs"/>, reusing an earlier build of the same inputs; returns its path, or null and the compiler's output.
+    /// </summary>
+    public static (string? Library, string Errors) CompileSharedLibrary(string source, string fileName, IEnumerable<string> inputs)
+    {
+        string compiler = FindCompiler() ?? throw new InvalidOperationException(SkipReason);
         using var hash = IncrementalHash.CreateHash(HashAlgorithmName.SHA256);
-        foreach (string file in sources) { hash.AppendData(Encoding.UTF8.GetBytes(Path.GetFileName(file))); hash.AppendData(File.ReadAllBytes(file)); }
-        string version = Convert.ToHexString(hash.GetHashAndReset())[..16];
-        string dir = Path.Combine(Path.GetTempPath(), "gpt2-engine-host-kernels", version);
-        string library = Path.Combine(dir, "libgpt2_host_kernels.so");
-        if (!File.Exists(library))
-        {
-            Directory.CreateDirectory(dir);
-            string temporary = library + ".tmp-" + Guid.NewGuid().ToString("N");
-            var start = new ProcessStartInfo(compiler, ["-std=c++20", "-O1", "-shared", "-fPIC", "-Wall", "-Werror", "-o", temporary, Path.Combine(NativeDirectory, "host", "host_kernels.cpp")])
-            { RedirectStandardError = true, RedirectStandardOutput = true };
-            using var process = Process.Start(start)!;
-            string errors = process.StandardError.ReadToEnd() + process.StandardOutput.ReadToEnd();
-            process.WaitForExit();
-            if (process.ExitCode != 0) return (0, $"{compiler} failed on host_kernels.cpp:\n{errors}");
-            File.Move(temporary, library, overwrite: true);
-        }
-        return (NativeLibrary.Load(library), null);
+        foreach (string file in inputs) { hash.AppendData(Encoding.UTF8.GetBytes(Path.GetFileName(file))); hash.AppendData(File.ReadAllBytes(file)); }
+        string dir = Path.Combine(Path.GetTempPath(), "gpt2-engine-host-kernels", Convert.ToHexString(hash.GetHashAndReset())[..16]);
+        string library = Path.Combine(dir, fileName);
+        if (File.Exists(library)) return (library, "");
+        Directory.CreateDirectory(dir);
+        string temporary = library + ".tmp-" + Guid.NewGuid().ToString("N");
+        var start = new ProcessStartInfo(compiler, ["-std=c++20", "-O1", "-shared", "-fPIC", "-Wall", "-Werror", "-o", temporary, source])
+        { RedirectStandardError = true, RedirectStandardOutput = true };
+        using var process = Process.Start(start)!;
+        string errors = process.StandardError.ReadToEnd() + process.StandardOutput.ReadToEnd();
+        process.WaitForExit();
+        if (process.ExitCode != 0) return (null, $"{compiler} failed on {Path.GetFileName(source)}:\n{errors}");
+        File.Move(temporary, library, overwrite: true);
+        return (library, "");
     }
 
     /// <summary>The host kernel's parameter sizes in bytes, or null if it has no such kernel.</summary>

@@ -62,9 +62,9 @@ public class BpeReferenceTests
 
     private static int[] Merge(byte[] piece)
     {
-        var ids = new List<int>();
+        using var ids = new IdBuffer(1);
         Gpt2Tokenizer.Default.Merges.Encode(piece, ids, new BpeMerges.Scratch());
-        return [.. ids];
+        return ids.ToArray();
     }
 
     [Fact]

@@ -65,6 +65,18 @@ public class FixtureCaseTests
     }
 
     [Fact]
+    public void LettersOutsideTheBmpAreLettersForThePreTokenizer()
+    {
+        // U+1D400 is a letter, so "'s" after it is a contraction piece: token 338 ("'s" in encoder.json), and
+        // "'ll go" is 1183 ("'ll") 467 ("Ġgo"). A pattern run over UTF-16 code units (.NET Regex) would read the
+        // surrogate pair as punctuation, join the apostrophe to it, and give "'" + "s".
+        var tokenizer = Gpt2Tokenizer.Default;
+        int[] letter = tokenizer.Encode("𝐀");
+        Assert.Equal([.. letter, 338], tokenizer.Encode("𝐀's"));
+        Assert.Equal([.. letter, 1183, 467], tokenizer.Encode("𝐀'll go"));
+    }
+
+    [Fact]
     public void KnownWordsAreTheirVocabularyTokens()
     {
         // Ids read from encoder.json by hand: "Hello" 15496, "Ġworld" 995, "!" 0.

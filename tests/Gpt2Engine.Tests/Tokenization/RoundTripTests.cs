@@ -48,11 +48,25 @@ public class RoundTripTests
     }
 
     [Fact]
+    public void ParallelEncodingGivesTheSameIdsAsOneThread()
+    {
+        // Long enough to be cut into chunks; whitespace of every kind makes the cut points vary.
+        var text = new System.Text.StringBuilder();
+        var random = new Random(7);
+        var cases = TokenizerFixtures.Cases().Select(c => c.Text).ToArray();
+        while (text.Length < 600_000)
+            text.Append(cases[random.Next(cases.Length)]).Append(random.Next(4) switch { 0 => " ", 1 => "\n\n", 2 => "  \t", _ => "" });
+        string input = text.ToString();
+        Assert.Equal(Tokenizer.Encode(input), Tokenizer.EncodeParallel(input, threads: 4));
+        Assert.Equal(Tokenizer.Encode(input, allowSpecial: false), Tokenizer.EncodeParallel(input, threads: 3, allowSpecial: false));
+    }
+
+    [Fact]
     public void DecodeNamesAnIdOutsideTheVocabularyAndItsPosition()
     {
         var error = Assert.Throws<Gpt2Exception>(() => Tokenizer.Decode([15496, 50257]));
         Assert.Contains("50257", error.Message);
-        Assert.Contains("position 1", error.Message);
+        Assert.Contains("number 2", error.Message);
         Assert.Throws<Gpt2Exception>(() => Tokenizer.Decode([-1]));
         Assert.Throws<Gpt2Exception>(() => Tokenizer.TokenBytes(50257));
     }

@@ -79,6 +79,23 @@ public sealed class VocabularyErrorTests : IDisposable
     }
 
     [Fact]
+    public void HuggingFaceFileNamesAreAccepted()
+    {
+        File.Copy(Path.Combine(TokenizerFixtures.Directory, "encoder.json"), Path.Combine(_directory, "vocab.json"));
+        File.Copy(Path.Combine(TokenizerFixtures.Directory, "vocab.bpe"), Path.Combine(_directory, "merges.txt"));
+        var tokenizer = Gpt2Tokenizer.ForWeightsDirectory(_directory, out bool builtIn);
+        Assert.False(builtIn);
+        Assert.Equal([15496, 995, 0], tokenizer.Encode("Hello world!"));
+    }
+
+    [Fact]
+    public void AWeightsFolderWithHalfAVocabularyIsAnError()
+    {
+        CopyFixture("encoder.json");
+        Assert.Throws<Gpt2Exception>(() => Gpt2Tokenizer.ForWeightsDirectory(_directory, out _));
+    }
+
+    [Fact]
     public void ATruncatedMergeListStillLoadsAndRoundTrips()
     {
         // The first 1,000 merges are a valid (smaller) vocabulary: tokens are longer sequences, text is the same.

@@ -1,0 +1,118 @@
+using System.Diagnostics;
+using System.Text.Json;
+using Gpt2Engine.Model;
+
+namespace Gpt2Engine.Benchmarks;
+
+/// <summary>What <see cref="InferenceBenchmark"/> measured. Rates are per second; bytes are 1e9 to a GB.</summary>
+public sealed record InferenceBenchmarkResult(
+    string Weights, string Backend, int PromptTokens, int GenTokens, double LoadSeconds,
+    double PromptTokensPerSecond, double GenMillisecondsPerToken, long WeightBytesPerToken, double RoofBytesPerSecond)
+{
+    public double GenTokensPerSecond => 1000.0 / GenMillisecondsPerToken;
+    /// <summary>Weight bytes streamed per second while generating.</summary>
+    public double AchievedBytesPerSecond => WeightBytesPerToken * GenTokensPerSecond;
+    /// <summary>Generation speed over the bandwidth roof (every weight read once per token at the probe's bandwidth).</summary>
+    public double FractionOfRoof => AchievedBytesPerSecond / RoofBytesPerSecond;
+
+    public string ToJson()
+    {
+        using var stream = new MemoryStream();
+        using (var json = new Utf8JsonWriter(stream))
+        {
+            json.WriteStartObject();
+            json.WriteString("weights", Weights);
+            json.WriteString("backend", Backend);
+            json.WriteNumber("prompt_tokens", PromptTokens);
+            json.WriteNumber("gen_tokens", GenTokens);
+            json.WriteNumber("load_s", Math.Round(LoadSeconds, 4));
+            json.WriteNumber("prompt_tokens_per_s", Math.Round(PromptTokensPerSecond, 2));
+            json.WriteNumber("gen_tokens_per_s", Math.Round(GenTokensPerSecond, 2));
+            json.WriteNumber("gen_ms_per_token", Math.Round(GenMillisecondsPerToken, 3));
+            json.WriteNumber("weight_bytes", WeightBytesPerToken);
+            json.WriteNumber("achieved_gb_per_s", Math.Round(AchievedBytesPerSecond / 1e9, 3));
+            json.WriteNumber("roof_gb_per_s", Math.Round(RoofBytesPerSecond / 1e9, 3));
+            json.WriteNumber("fraction_of_roof", Math.Round(FractionOfRoof, 4));
+            json.WriteEndObject();
+        }
+        return System.Text.Encoding.UTF8.GetString(stream.ToArray());
+    }
+
+    public override string ToString() =>
+        $"""
+        weights      {Weights} on {Backend}, loaded in {LoadSeconds:F2} s
+        prompt       {PromptTokens} tokens: {PromptTokensPerSecond:F1} tokens/s
+        generation   {GenTokens} tokens: {GenMillisecondsPerToken:F2} ms/token, {GenTokensPerSecond:F1} tokens/s
+        weights read {WeightBytesPerToken / 1e6:F1} MB/token: {AchievedBytesPerSecond / 1e9:F2} GB/s
+        roof         {RoofBytesPerSecond / 1e9:F2} GB/s read bandwidth (measured now): {RoofBytesPerSecond / WeightBytesPerToken:F1} tokens/s; generation at {FractionOfRoof:P0} of it
+        """;
+}
+
+/// <summary>
+/// Batch-1 inference speed: prompt processing (one forward over the prompt through the KV cache) and token-by-token
+/// greedy generation, after one warm-up pass that faults the mapped weights in.
+/// </summary>
+public static class InferenceBenchmark
+{
+    /// <param name="loadModel">Loads the model (timed): the weights on the chosen backend.</param>
+    /// <param name="roofBytesPerSecond">The read bandwidth to compare generation against (see <see cref="MemoryBandwidth"/>).</param>
+    public static InferenceBenchmarkResult Run(string weights, Func<Gpt2Model> loadModel, int promptTokens, int genTokens, double roofBytesPerSecond)
+    {
+        if (promptTokens < 1 || genTokens < 1) throw new Gpt2Exception("--prompt-tokens and --gen-tokens must be at least 1");
+        long started = Stopwatch.GetTimestamp();
+        using var model = loadModel();
+        double loadSeconds = Stopwatch.GetElapsedTime(started).TotalSeconds;
+        var config = model.Config;
+        if (promptTokens + genTokens > config.ContextLength)
+            throw new Gpt2Exception($"--prompt-tokens {promptTokens} + --gen-tokens {genTokens} exceed the model's context of {config.ContextLength}");
+
+        var random = new Random(1234);
+        int[] prompt = new int[promptTokens];
+        for (int i = 0; i < promptTokens; i++) prompt[i] = random.Next(config.VocabSize);
+        using var session = model.CreateSession();
+
+        for (int warmUp = 0; warmUp < 2; warmUp++) // maps the weights in and lets the JIT settle on optimised kernels
+        {
+            Generate(session, prompt, Math.Min(genTokens, 16));
+            session.Reset();
+        }
+        started = Stopwatch.GetTimestamp();
+        var logits = session.Forward(prompt, promptTokens);
+        double promptSeconds = Stopwatch.GetElapsedTime(started).TotalSeconds;
+        int next = ArgMax(logits);
+        started = Stopwatch.GetTimestamp();
+        for (int i = 0; i < genTokens; i++) next = ArgMax(session.Forward([next], 1));
+        double genSeconds = Stopwatch.GetElapsedTime(started).TotalSeconds;
+
+        return new InferenceBenchmarkResult(weights, model.Backend.Name, promptTokens, genTokens, loadSeconds,
+            promptTokens / promptSeconds, genSeconds * 1000 / genTokens, WeightBytesPerToken(model), roofBytesPerSecond);
+    }
+
+    private static void Generate(InferenceSession session, int[] prompt, int tokens)
+    {
+        int next = ArgMax(session.Forward(prompt, prompt.Length));
+        for (int i = 0; i < tokens; i++) next = ArgMax(session.Forward([next], 1));
+    }
+
+    /// <summary>Bytes of weights one decoded token reads: every parameter once, except wpe (one row).</summary>
+    public static long WeightBytesPerToken(Gpt2Model model)
+    {
+        var p = model.Parameters;
+        long bytes = p.Wte.ByteLength + p.Wpe.ByteLength / model.Config.ContextLength + p.LnFWeight.ByteLength + p.LnFBias.ByteLength;
+        foreach (var l in p.Layers)
+        {
+            foreach (var buffer in (DeviceBuffer[])[l.Ln1Weight, l.Ln1Bias, l.QkvWeight, l.QkvBias, l.AttnProjWeight, l.AttnProjBias,
+                         l.Ln2Weight, l.Ln2Bias, l.FcWeight, l.FcBias, l.FcProjWeight, l.FcProjBias])
+                bytes += buffer.ByteLength;
+        }
+        return bytes;
+    }
+
+    private static int ArgMax(ReadOnlySpan<float> values)
+    {
+        int best = 0;
+        for (int i = 1; i < values.Length; i++)
+            if (values[i] > values[best]) best = i;
+        return best;
+    }
+}

@@ -1,0 +1,37 @@
+using Gpt2Engine.Cpu;
+using Xunit;
+
+namespace Gpt2Engine.Tests.Cpu;
+
+public sealed class CpuParallelTests
+{
+    [Fact]
+    public void Every_index_runs_exactly_once_for_any_count_and_thread_count()
+    {
+        foreach (int threads in (int[])[1, 2, 3, 5])
+        foreach (int count in (int[])[0, 1, 2, 3, 7, 64, 1001])
+        {
+            var hits = new int[count];
+            CpuParallel.For(count, threads, (start, end) =>
+            {
+                for (int i = start; i < end; i++) Interlocked.Increment(ref hits[i]);
+            });
+            Assert.All(hits, h => Assert.Equal(1, h));
+        }
+    }
+
+    [Fact]
+    public void Concurrent_callers_each_get_their_whole_range()
+    {
+        var totals = new long[4];
+        Parallel.For(0, totals.Length, caller =>
+        {
+            for (int repeat = 0; repeat < 200; repeat++)
+                CpuParallel.For(100, 2, (start, end) =>
+                {
+                    for (int i = start; i < end; i++) Interlocked.Add(ref totals[caller], i);
+                });
+        });
+        Assert.All(totals, total => Assert.Equal(200L * 4950, total));
+    }
+}

@@ -1,0 +1,124 @@
+using System.Runtime.InteropServices;
+using Gpt2Engine.Checkpoints;
+using Gpt2Engine.Cpu;
+using Xunit;
+
+namespace Gpt2Engine.Tests.Cpu;
+
+/// <summary>
+/// Every matmul path (matrix-vector and packed GEMM, both B layouts, F32 and BF16 B, transposed A) at every SIMD level
+/// this CPU runs, against the scalar reference on odd sizes; and the scalar reference against a float64 loop.
+/// </summary>
+public sealed unsafe class MatmulKernelTests
+{
+    public static TheoryData<SimdLevel> Levels()
+    {
+        var data = new TheoryData<SimdLevel>();
+        foreach (var level in CpuSimd.Supported) data.Add(level);
+        return data;
+    }
+
+    private static float[] RandomArray(Random random, int count)
+    {
+        var values = new float[count];
+        for (int i = 0; i < count; i++) values[i] = (float)(random.NextDouble() * 2 - 1);
+        return values;
+    }
+
+    /// <summary>C (pre-filled) + A @ B in float64: A[i,k] = a[i*ars + k*aks]; B per layout, F32 or bf16 bits.</summary>
+    private static double[] Naive(float[] c, float[] a, long ars, long aks, float[] bValues, MatrixLayout layout, long ldb, int M, int N, int K)
+    {
+        var result = new double[M * N];
+        for (int i = 0; i < M; i++)
+            for (int j = 0; j < N; j++)
+            {
+                double sum = c[i * N + j];
+                for (int k = 0; k < K; k++) sum += (double)a[i * ars + k * aks] * bValues[layout == MatrixLayout.KN ? k * ldb + j : j * ldb + k];
+                result[i * N + j] = sum;
+            }
+        return result;
+    }
+
+    private static void AssertClose(ReadOnlySpan<float> actual, ReadOnlySpan<double> expected, int K, string what)
+    {
+        Assert.Equal(expected.Length, actual.Length);
+        // |error| of a float32 dot product of K terms of magnitude <= 1 is well inside K * 2^-22.
+        double tolerance = K * 2.5e-7 + 1e-6;
+        for (int i = 0; i < actual.Length; i++)
+            Assert.True(Math.Abs(actual[i] - expected[i]) <= tolerance, $"{what}: element {i} is {actual[i]}, expected {expected[i]:G9}");
+    }
+
+    private static float[] Run(SimdLevel level, float[] c, float[] a, long ars, long aks, Array b, TensorDType bType, MatrixLayout layout, long ldb, int M, int N, int K, int threads)
+    {
+        var result = (float[])c.Clone();
+        var bHandle = GCHandle.Alloc(b, GCHandleType.Pinned);
+        try
+        {
+            fixed (float* pc = result, pa = a)
+                MatmulKernels.Gemm(pc, N, pa, ars, aks, (void*)bHandle.AddrOfPinnedObject(), bType, layout, ldb, M, N, K, threads, level);
+        }
+        finally
+        {
+            bHandle.Free();
+        }
+        return result;
+    }
+
+    [Theory]
+    [MemberData(nameof(Levels))]
+    public void Gemm_matches_the_float64_loop_on_odd_sizes(SimdLevel level)
+    {
+        var random = new Random(7);
+        foreach (int M in (int[])[1, 2, 3, 5, 13])
+        foreach (var (N, K) in ((int, int)[])[(67, 37), (130, 129), (17, 300)])
+        foreach (var layout in (MatrixLayout[])[MatrixLayout.KN, MatrixLayout.NK])
+        foreach (bool transposedA in (bool[])[false, true])
+        foreach (bool bf16 in (bool[])[false, true])
+        {
+            float[] c = RandomArray(random, M * N), a = RandomArray(random, M * K), b = RandomArray(random, N * K);
+            long ldb = layout == MatrixLayout.KN ? N : K;
+            var (ars, aks) = transposedA ? (1L, (long)M) : (K, 1L);
+            Array bStored = b;
+            if (bf16)
+            {
+                var bits = Array.ConvertAll(b, BFloat16.FromSingle);
+                b = Array.ConvertAll(bits, BFloat16.ToSingle);
+                bStored = bits;
+            }
+            var expected = Naive(c, a, ars, aks, b, layout, ldb, M, N, K);
+            string what = $"{level} M={M} N={N} K={K} {layout} transposedA={transposedA} bf16={bf16}";
+            AssertClose(Run(level, c, a, ars, aks, bStored, bf16 ? TensorDType.BF16 : TensorDType.F32, layout, ldb, M, N, K, threads: 3), expected, K, what);
+        }
+    }
+
+    [Fact]
+    public void Scalar_reference_matches_the_float64_loop()
+    {
+        var random = new Random(3);
+        const int M = 7, N = 9, K = 31;
+        float[] c = RandomArray(random, M * N), a = RandomArray(random, M * K), b = RandomArray(random, K * N);
+        var expected = Naive(c, a, K, 1, b, MatrixLayout.KN, N, M, N, K);
+        var actual = (float[])c.Clone();
+        fixed (float* pc = actual, pa = a, pb = b)
+            MatmulKernels.GemmReference(new MatmulKernels.GemmArguments(pc, N, pa, K, 1, pb, MatrixLayout.KN, N, M, N, K), pb, 0, M);
+        AssertClose(actual, expected, K, "reference");
+    }
+
+    [Theory]
+    [MemberData(nameof(Levels))]
+    public void Backend_matmul_adds_the_bias_and_reads_bf16_weights(SimdLevel level)
+    {
+        var random = new Random(11);
+        const int N = 5, C = 33, OC = 70;
+        float[] input = RandomArray(random, N * C), weight = RandomArray(random, C * OC), bias = RandomArray(random, OC);
+        ushort[] bits = Array.ConvertAll(weight, BFloat16.FromSingle);
+        float[] widened = Array.ConvertAll(bits, BFloat16.ToSingle);
+        var expected = Naive(new float[N * OC], input, C, 1, widened, MatrixLayout.KN, OC, N, OC, C);
+        for (int i = 0; i < expected.Length; i++) expected[i] += bias[i % OC];
+        var output = new float[N * OC];
+        fixed (float* po = output, pi = input, pb = bias)
+        fixed (ushort* pw = bits)
+            MatmulKernels.Forward(po, pi, pw, TensorDType.BF16, pb, N, C, OC, threads: 2, level);
+        AssertClose(output, expected, C, $"{level} forward");
+    }
+}

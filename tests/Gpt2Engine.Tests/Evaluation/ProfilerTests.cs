@@ -1,0 +1,106 @@
+using Xunit;
+using System.Text.Json;
+using Gpt2Engine.Checkpoints;
+using Gpt2Engine.Cli;
+using Gpt2Engine.Cpu;
+using Gpt2Engine.Profiling;
+
+namespace Gpt2Engine.Tests.Evaluation;
+
+/// <summary>The profiling backend and profiler on the tiny model: each category is charged the calls the model makes.</summary>
+public sealed class ProfilerTests
+{
+    private static ProfileReport ProfileTiny(int newTokens = 3)
+    {
+        using var weights = CheckpointLoader.Load(TestFixtures.TinyModel);
+        return Profiler.Run(weights, threads => new CpuBackend(threads), new ProfileSettings([1, 2], [4, 8], newTokens, TrainBatch: 2, TrainLength: 8), tokenizer: null);
+    }
+
+    private static int Calls(IReadOnlyList<OpTime> ops, string name) => ops.SingleOrDefault(o => o.Name == name)?.Calls ?? 0;
+
+    [Fact]
+    public void Generation_and_training_are_broken_down_by_operation_and_layer()
+    {
+        const int L = 2, NewTokens = 3;
+        var report = ProfileTiny(NewTokens);
+
+        Assert.Equal([(1, 4), (1, 8), (2, 4), (2, 8)], report.Generation.Select(g => (g.Threads, g.PromptTokens)));
+        foreach (var g in report.Generation)
+        {
+            // One prefill and NewTokens - 1 single-token steps; each runs every layer once.
+            int passes = NewTokens;
+            foreach (var name in new[] { ProfileCategories.MatmulQkv, ProfileCategories.MatmulAttnProj, ProfileCategories.MatmulFc, ProfileCategories.MatmulFcProj, ProfileCategories.Attention, ProfileCategories.Gelu })
+                Assert.Equal(L * passes, Calls(g.Ops, name));
+            Assert.Equal((2 * L + 1) * passes, Calls(g.Ops, ProfileCategories.LayerNorm));
+            Assert.Equal(2 * L * passes, Calls(g.Ops, ProfileCategories.Residual));
+            Assert.Equal(passes, Calls(g.Ops, ProfileCategories.MatmulLmHead));
+            Assert.Equal(NewTokens, Calls(g.Ops, ProfileCategories.Sampling));
+            Assert.InRange(g.Ops.Sum(o => o.Milliseconds), 0.999 * g.TotalMs, 1.001 * g.TotalMs);
+            Assert.True(g.PrefillMs > 0 && g.DecodeMs > 0);
+        }
+
+        Assert.Equal([1, 2], report.Training.Select(t => t.Threads));
+        foreach (var t in report.Training)
+        {
+            Assert.Equal((2, 8), (t.Batch, t.Length));
+            Assert.Equal(L, Calls(t.Ops, ProfileCategories.MatmulQkv));
+            Assert.Equal(L, Calls(t.Ops, ProfileCategories.MatmulFcProj + " backward"));
+            Assert.Equal(L, Calls(t.Ops, ProfileCategories.Attention + " backward"));
+            Assert.Equal(1, Calls(t.Ops, ProfileCategories.MatmulLmHead + " backward"));
+            Assert.Equal(1, Calls(t.Ops, ProfileCategories.CrossEntropy));
+            Assert.Equal(1, Calls(t.Ops, ProfileCategories.CrossEntropy + " backward"));
+            Assert.Equal(1, Calls(t.Ops, ProfileCategories.AdamW));
+            Assert.InRange(t.Ops.Sum(o => o.Milliseconds), 0.999 * t.StepMs, 1.001 * t.StepMs);
+        }
+    }
+
+    [Theory]
+    [InlineData(768, 2304, ProfileCategories.MatmulQkv)]
+    [InlineData(768, 768, ProfileCategories.MatmulAttnProj)]
+    [InlineData(768, 3072, ProfileCategories.MatmulFc)]
+    [InlineData(3072, 768, ProfileCategories.MatmulFcProj)]
+    [InlineData(1600, 4800, ProfileCategories.MatmulQkv)]
+    [InlineData(6400, 1600, ProfileCategories.MatmulFcProj)]
+    public void Matmuls_are_recognised_by_shape(int C, int OC, string category) =>
+        Assert.Equal(category, ProfilingBackend.MatmulCategory(C, OC));
+
+    [Fact]
+    public void Json_round_trips_and_a_bad_file_is_a_one_line_error()
+    {
+        var report = ProfileTiny();
+        using var directory = new TemporaryDirectory();
+        string path = Path.Combine(directory.Path, "profile.json");
+        using (var stream = File.Create(path)) report.WriteJson(stream);
+
+        var read = ProfileReport.ReadJson(path);
+
+        Assert.Equal(report.Model, read.Model);
+        Assert.Equal(report.Generation.Select(g => (g.Threads, g.PromptTokens, g.NewTokens, g.PrefillMs, g.DecodeMs)), read.Generation.Select(g => (g.Threads, g.PromptTokens, g.NewTokens, g.PrefillMs, g.DecodeMs)));
+        Assert.Equal(report.Training[1].Ops, read.Training[1].Ops);
+
+        File.WriteAllText(path, "{\"model\": 1}");
+        var e = Assert.Throws<Gpt2Exception>(() => ProfileReport.ReadJson(path));
+        Assert.Contains("not a profile report", e.Message);
+        Assert.DoesNotContain('\n', e.Message);
+    }
+
+    [Fact]
+    public void Prompt_that_does_not_fit_the_context_is_an_error()
+    {
+        using var weights = CheckpointLoader.Load(TestFixtures.TinyModel);
+        var e = Assert.Throws<Gpt2Exception>(() => Profiler.Run(weights, t => new CpuBackend(t), new ProfileSettings([1], [30], 4, 0, 0), null));
+        Assert.Contains("does not fit the model's context of 32", e.Message);
+    }
+
+    [Fact]
+    public void Bench_profile_sweeps_threads_and_prompt_lengths_as_json()
+    {
+        var output = new StringWriter();
+        var error = new StringWriter();
+        int code = CliApp.Run(["bench", "--weights", TestFixtures.TinyModel, "--profile", "--threads", "1,2", "--prompt-sweep", "4,8", "--gen-tokens", "3", "--json"], output, error);
+        Assert.True(code == 0, error.ToString());
+        var root = JsonDocument.Parse(output.ToString()).RootElement;
+        Assert.Equal([(1, 4), (1, 8), (2, 4), (2, 8)], root.GetProperty("generation").EnumerateArray().Select(g => (g.GetProperty("threads").GetInt32(), g.GetProperty("prompt_tokens").GetInt32())));
+        Assert.Equal(2, root.GetProperty("training").GetArrayLength());
+    }
+}

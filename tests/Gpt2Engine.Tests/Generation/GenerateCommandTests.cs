@@ -1,0 +1,134 @@
+using System.Diagnostics;
+using Gpt2Engine.Cli;
+using Xunit;
+
+namespace Gpt2Engine.Tests.Generation;
+
+public class GenerateCommandTests
+{
+    /// <summary>Runs the command on the CPU (the default, auto, would take a GPU where there is one and say so).</summary>
+    private static (int Code, string Out, string Err) Run(params string[] args)
+    {
+        var output = new StringWriter();
+        var error = new StringWriter();
+        int code = CliApp.Run([args[0], "--device", "cpu", .. args[1..]], output, error);
+        return (code, output.ToString(), error.ToString());
+    }
+
+    private static void AssertOneLineError((int Code, string Out, string Err) result, string expected)
+    {
+        Assert.NotEqual(0, result.Code);
+        Assert.StartsWith("gpt2-engine: error: ", result.Err);
+        Assert.Single(result.Err.TrimEnd('\n').Split('\n'));
+        Assert.Contains(expected, result.Err);
+    }
+
+    [Fact]
+    public void Greedy_ids_match_the_reference_continuation()
+    {
+        string prompt = string.Join(' ', TinyFixture.Ints("prompt"));
+        var result = Run("generate", "--weights", TinyFixture.ModelPath, "--prompt-ids", prompt, "--greedy", "--max-tokens", "12", "--ids", "--quiet");
+        Assert.Equal(0, result.Code);
+        Assert.Equal("", result.Err);
+        Assert.Equal(TinyFixture.Ints("greedy"), result.Out.Split('\n', StringSplitOptions.RemoveEmptyEntries).Select(int.Parse));
+    }
+
+    [Fact]
+    public void Text_with_a_seed_is_reproducible_and_the_summary_goes_to_stderr()
+    {
+        string[] args = ["generate", "--weights", TinyFixture.ModelPath, "--prompt", "@", "--max-tokens", "10", "--seed", "5", "--samples", "2"];
+        var first = Run(args);
+        var second = Run(args);
+        Assert.Equal(0, first.Code);
+        Assert.Equal(first.Out, second.Out);
+        Assert.StartsWith("======== SAMPLE 1 ========\n", first.Out);
+        Assert.Contains("\n======== SAMPLE 2 ========\n", first.Out);
+        Assert.Contains("seed 5", first.Err);
+        Assert.Contains("tokens/s", first.Err);
+    }
+
+    [Fact]
+    public void Running_past_the_context_stops_with_a_message()
+    {
+        var result = Run("generate", "--weights", TinyFixture.ModelPath, "--prompt-ids", "1 2 3", "--max-tokens", "100", "--ids", "--quiet");
+        Assert.Equal(0, result.Code);
+        Assert.Equal(32 - 3 + 1, result.Out.Split('\n', StringSplitOptions.RemoveEmptyEntries).Length);
+        Assert.Contains("context", result.Err);
+    }
+
+    [Fact]
+    public void An_unknown_flag_is_a_usage_error()
+    {
+        var result = Run("generate", "--weights", TinyFixture.ModelPath, "--bogus");
+        Assert.Equal(2, result.Code);
+        Assert.Single(result.Err.TrimEnd('\n').Split('\n'));
+        Assert.Contains("--bogus", result.Err);
+    }
+
+    [Fact]
+    public void A_prompt_longer_than_the_context_needs_truncate()
+    {
+        string prompt = string.Join(' ', Enumerable.Range(0, 40));
+        AssertOneLineError(Run("generate", "--weights", TinyFixture.ModelPath, "--prompt-ids", prompt), "--truncate");
+        var truncated = Run("generate", "--weights", TinyFixture.ModelPath, "--prompt-ids", prompt, "--truncate", "--ids");
+        Assert.Equal(0, truncated.Code);
+        Assert.Contains("truncated", truncated.Err);
+    }
+
+    [Fact]
+    public void Missing_weights_are_a_one_line_error()
+    {
+        string missing = Path.Combine(Path.GetTempPath(), "no-such-dir-" + Guid.NewGuid(), "model.safetensors");
+        AssertOneLineError(Run("generate", "--weights", missing, "--prompt-ids", "1"), "no-such-dir-");
+    }
+
+    [Theory]
+    [InlineData("1 2 96", "96")]
+    [InlineData("1 x 3", "'x'")]
+    [InlineData("1 -5", "'-5'")]
+    public void Bad_prompt_ids_are_one_line_errors(string ids, string named)
+    {
+        AssertOneLineError(Run("generate", "--weights", TinyFixture.ModelPath, "--prompt-ids", ids), named);
+    }
+
+    [Fact]
+    public void Two_prompts_are_an_error()
+    {
+        AssertOneLineError(Run("generate", "--weights", TinyFixture.ModelPath, "--prompt", "a", "--prompt-ids", "1"), "one way");
+    }
+
+    [Fact]
+    public async Task A_reader_that_goes_away_ends_generation_quietly()
+    {
+        // The built CLI in a child process, piped into a reader that takes a few bytes and closes the pipe: the
+        // writes then fail with EPIPE, and the command must stop at once, exit 0 and say nothing.
+        string host = Environment.GetEnvironmentVariable("DOTNET_HOST_PATH") is { Length: > 0 } path ? path : "dotnet";
+        var start = new ProcessStartInfo(host)
+        {
+            RedirectStandardOutput = true,
+            RedirectStandardError = true,
+            UseShellExecute = false,
+        };
+        foreach (string arg in new[] { Path.Combine(AppContext.BaseDirectory, "gpt2-engine.dll"), "generate", "--weights", TinyFixture.ModelPath,
+                     "--prompt-ids", "1 2 3", "--max-tokens", "1000000", "--sliding-window", "--threads", "1", "--device", "cpu", "--seed", "1" })
+            start.ArgumentList.Add(arg);
+        using var process = Process.Start(start)!;
+        var error = process.StandardError.ReadToEndAsync();
+        var buffer = new char[10];
+        int read = 0;
+        while (read < buffer.Length)
+        {
+            int n = process.StandardOutput.Read(buffer, read, buffer.Length - read);
+            Assert.True(n > 0, "the command ended before writing 10 characters");
+            read += n;
+        }
+        process.StandardOutput.Close();
+        if (!process.WaitForExit(60_000))
+        {
+            process.Kill(entireProcessTree: true);
+            Assert.Fail("the command kept generating after its reader went away");
+        }
+        Assert.Equal("", await error);
+        Assert.Equal(0, process.ExitCode);
+    }
+}

@@ -1,0 +1,107 @@
+using System.Buffers;
+using System.IO.Pipelines;
+using System.Text;
+using System.Text.Unicode;
+using CsCheck;
+using Gpt2Engine.Generation;
+using Gpt2Engine.Tokenization;
+using Xunit;
+
+namespace Gpt2Engine.Tests.Generation;
+
+public class GeneratedTextWriterTests
+{
+    private static readonly Gpt2Tokenizer Tokenizer = Gpt2Tokenizer.Default;
+
+    /// <summary>Writes into a Pipe or a MemoryStream complete at once; anything else would be a hang.</summary>
+    private static bool Done(ValueTask<bool> write) => write.IsCompletedSuccessfully ? write.Result : throw new InvalidOperationException("the write did not complete synchronously");
+
+    /// <summary>The id of the one-byte token of each byte value.</summary>
+    private static readonly int[] ByteTokens = BuildByteTokens();
+
+    private static int[] BuildByteTokens()
+    {
+        var ids = new int[256];
+        for (int id = 0; id < 256; id++) ids[Tokenizer.TokenBytes(id)[0]] = id;
+        return ids;
+    }
+
+    [Fact]
+    public void Every_flush_holds_whole_utf8_characters_only()
+    {
+        // Each byte of the text is its own token, so multi-byte characters arrive split across tokens.
+        Gen.String.Sample(text =>
+        {
+            var pipe = new Pipe();
+            var writer = new GeneratedTextWriter(pipe.Writer, Tokenizer, samples: 1, ids: false);
+            var received = new List<byte>();
+            foreach (byte b in Encoding.UTF8.GetBytes(text))
+            {
+                Assert.True(Done(writer.WriteAsync(new GeneratedToken(0, ByteTokens[b]))));
+                if (pipe.Reader.TryRead(out var result))
+                {
+                    byte[] chunk = result.Buffer.ToArray();
+                    pipe.Reader.AdvanceTo(result.Buffer.End);
+                    if (!Utf8.IsValid(chunk)) return false;
+                    received.AddRange(chunk);
+                }
+            }
+            Assert.True(Done(writer.CompleteAsync()));
+            if (pipe.Reader.TryRead(out var rest)) received.AddRange(rest.Buffer.ToArray());
+            // Gen.String may produce lone surrogates, which UTF-8 encodes as U+FFFD: compare with that encoding.
+            return Encoding.UTF8.GetString(received.ToArray()) == Encoding.UTF8.GetString(Encoding.UTF8.GetBytes(text)) + "\n";
+        }, iter: 300);
+    }
+
+    [Fact]
+    public void Several_samples_are_printed_under_headers_at_the_end()
+    {
+        var output = new MemoryStream();
+        var pipe = PipeWriter.Create(output);
+        var writer = new GeneratedTextWriter(pipe, Tokenizer, samples: 2, ids: false);
+        int[] hello = Tokenizer.Encode("Hello"), world = Tokenizer.Encode(" world");
+        for (int i = 0; i < Math.Max(hello.Length, world.Length); i++)
+        {
+            if (i < hello.Length) Assert.True(Done(writer.WriteAsync(new GeneratedToken(0, hello[i]))));
+            if (i < world.Length) Assert.True(Done(writer.WriteAsync(new GeneratedToken(1, world[i]))));
+        }
+        Assert.Equal(0, output.Length);
+        Assert.True(Done(writer.CompleteAsync()));
+        Assert.Equal("======== SAMPLE 1 ========\nHello\n======== SAMPLE 2 ========\n world\n", Encoding.UTF8.GetString(output.ToArray()));
+    }
+
+    [Fact]
+    public void Ids_are_printed_one_per_line_and_endoftext_ends_text_silently()
+    {
+        var output = new MemoryStream();
+        var writer = new GeneratedTextWriter(PipeWriter.Create(output), Tokenizer, samples: 1, ids: true);
+        foreach (int id in new[] { 464, 2068, Gpt2Tokenizer.EndOfText }) Assert.True(Done(writer.WriteAsync(new GeneratedToken(0, id))));
+        Assert.True(Done(writer.CompleteAsync()));
+        Assert.Equal("464\n2068\n50256\n", Encoding.UTF8.GetString(output.ToArray()));
+
+        output = new MemoryStream();
+        writer = new GeneratedTextWriter(PipeWriter.Create(output), Tokenizer, samples: 1, ids: false);
+        Assert.True(Done(writer.WriteAsync(new GeneratedToken(0, 464))));
+        Assert.True(Done(writer.WriteAsync(new GeneratedToken(0, Gpt2Tokenizer.EndOfText, StopReason.EndOfText))));
+        Assert.True(Done(writer.CompleteAsync()));
+        Assert.Equal("The\n", Encoding.UTF8.GetString(output.ToArray()));
+    }
+
+    [Fact]
+    public void A_broken_pipe_reports_the_reader_gone_without_throwing()
+    {
+        var writer = new GeneratedTextWriter(PipeWriter.Create(new BrokenPipeStream()), Tokenizer, samples: 1, ids: false);
+        Assert.False(Done(writer.WriteAsync(new GeneratedToken(0, 464))));
+        Assert.False(Done(writer.WriteAsync(new GeneratedToken(0, 464))));
+        Assert.False(Done(writer.CompleteAsync()));
+    }
+
+    /// <summary>Writes fail as they do on Unix once the reading end of a pipe has closed.</summary>
+    private sealed class BrokenPipeStream : MemoryStream
+    {
+        public override void Write(byte[] buffer, int offset, int count) => throw new IOException("Broken pipe");
+        public override void Write(ReadOnlySpan<byte> buffer) => throw new IOException("Broken pipe");
+        public override ValueTask WriteAsync(ReadOnlyMemory<byte> buffer, CancellationToken cancellationToken = default) => throw new IOException("Broken pipe");
+        public override Task WriteAsync(byte[] buffer, int offset, int count, CancellationToken cancellationToken) => throw new IOException("Broken pipe");
+    }
+}

@@ -1,0 +1,186 @@
+using Gpt2Engine.Generation;
+using Gpt2Engine.Tokenization;
+using Xunit;
+
+namespace Gpt2Engine.Tests.Generation;
+
+public class GeneratorTests
+{
+    private static readonly GenerationOptions Sampling = new() { MaxTokens = 20, Temperature = 0.8f, TopK = 10, TopP = 0.9f, Seed = 99 };
+
+    [Fact]
+    public void Greedy_generation_reproduces_the_reference_continuation()
+    {
+        using var model = TinyFixture.LoadModel();
+        int[] prompt = TinyFixture.Ints("prompt"), expected = TinyFixture.Ints("greedy");
+        var tokens = new Generator(model).Generate(prompt, new GenerationOptions { Greedy = true, MaxTokens = expected.Length }).ToList();
+        Assert.Equal(expected, tokens.Select(t => t.Id));
+        Assert.All(tokens, t => Assert.Equal(0, t.Sample));
+        Assert.Equal(StopReason.MaxTokens, tokens[^1].Stop);
+        Assert.All(tokens[..^1], t => Assert.Equal(StopReason.None, t.Stop));
+    }
+
+    [Fact]
+    public void Kv_cache_decoding_equals_full_recomputation_at_every_position()
+    {
+        using var model = TinyFixture.LoadModel();
+        int[] tokens = TinyFixture.Ints("tokens");   // [2, 17]
+        const int B = 2, T = 16, V = 96, Prefill = 5;
+        var inputs = new int[B * T];
+        for (int b = 0; b < B; b++) tokens.AsSpan(b * (T + 1), T).CopyTo(inputs.AsSpan(b * T));
+        model.Forward(inputs, [], B, T);
+        float[] full = model.DownloadLogits();
+
+        // Prefill positions 0..4 in one call, then one position per call, both sequences as one batch.
+        using var session = model.CreateSession(B);
+        for (int t = Prefill - 1; t < T; t++)
+        {
+            int fed = t == Prefill - 1 ? Prefill : 1;
+            var step = new int[B * fed];
+            for (int b = 0; b < B; b++) inputs.AsSpan(b * T + t + 1 - fed, fed).CopyTo(step.AsSpan(b * fed));
+            float[] logits = session.Forward(step, fed).ToArray();
+            Assert.Equal(t + 1, session.Position);
+            for (int b = 0; b < B; b++)
+                for (int v = 0; v < V; v++)
+                    Assert.True(Math.Abs(logits[b * V + v] - full[(b * T + t) * V + v]) <= 1e-5f, $"b={b} t={t} v={v}");
+        }
+    }
+
+    [Fact]
+    public void The_same_seed_gives_the_same_samples_and_another_seed_others()
+    {
+        using var model = TinyFixture.LoadModel();
+        var generator = new Generator(model);
+        int[] Run(ulong seed) => generator.Generate([1, 2, 3], Sampling with { Seed = seed }).Select(t => t.Id).ToArray();
+        Assert.Equal(Run(7), Run(7));
+        Assert.NotEqual(Run(7), Run(8));
+    }
+
+    [Fact]
+    public void A_sample_does_not_depend_on_how_many_samples_run_beside_it()
+    {
+        using var model = TinyFixture.LoadModel();
+        var generator = new Generator(model);
+        var alone = generator.Generate([4, 5, 6], Sampling).Select(t => t.Id).ToArray();
+        var batch = generator.Generate([4, 5, 6], Sampling with { Samples = 3 }).ToList();
+        Assert.Equal(3 * Sampling.MaxTokens, batch.Count);
+        Assert.Equal(alone, batch.Where(t => t.Sample == 0).Select(t => t.Id));
+        Assert.NotEqual(alone, batch.Where(t => t.Sample == 1).Select(t => t.Id));
+    }
+
+    [Fact]
+    public async Task The_async_stream_yields_the_same_tokens()
+    {
+        using var model = TinyFixture.LoadModel();
+        var generator = new Generator(model);
+        var expected = generator.Generate([1, 2, 3], Sampling with { Samples = 2 }).ToList();
+        var actual = new List<GeneratedToken>();
+        await foreach (var token in generator.GenerateAsync([1, 2, 3], Sampling with { Samples = 2 })) actual.Add(token);
+        Assert.Equal(expected, actual);
+    }
+
+    [Fact]
+    public void Generation_stops_at_the_end_of_the_context()
+    {
+        using var model = TinyFixture.LoadModel();
+        var generator = new Generator(model);
+        // 8 prompt positions + 24 fed tokens fill the 32 positions; the logits of the last one give one more token.
+        var tokens = generator.Generate(TinyFixture.Ints("prompt"), Sampling with { MaxTokens = 1000 }).ToList();
+        Assert.Equal(32 - 8 + 1, tokens.Count);
+        Assert.Equal(StopReason.ContextFull, tokens[^1].Stop);
+    }
+
+    [Fact]
+    public void A_sliding_window_continues_from_the_last_half_of_the_context()
+    {
+        using var model = TinyFixture.LoadModel();
+        var generator = new Generator(model);
+        int[] prompt = TinyFixture.Ints("prompt");
+        var ids = generator.Generate(prompt, new GenerationOptions { Greedy = true, MaxTokens = 40, SlidingWindow = true }).Select(t => t.Id).ToArray();
+        Assert.Equal(40, ids.Length);
+        Assert.Equal(1, generator.Statistics.WindowSlides);
+
+        // The token after the slide is the argmax of a full forward pass over the last 16 tokens of the text.
+        int[] text = [.. prompt, .. ids];
+        int slideAt = 32 - prompt.Length + 1;    // tokens generated before the window slid
+        int[] window = text[(prompt.Length + slideAt - 16)..(prompt.Length + slideAt)];
+        model.Forward(window, [], 1, 16);
+        float[] logits = model.DownloadLogits();
+        Assert.Equal(Sampler.ArgMax(logits.AsSpan(15 * 96, 96)), ids[slideAt]);
+    }
+
+    [Fact]
+    public void A_prompt_longer_than_the_context_is_an_error_unless_truncated()
+    {
+        using var model = TinyFixture.LoadModel();
+        var generator = new Generator(model);
+        int[] prompt = Enumerable.Range(0, 40).Select(i => i % 96).ToArray();
+        var e = Assert.Throws<Gpt2Exception>(() => generator.Generate(prompt, Sampling));
+        Assert.Contains("40 tokens", e.Message);
+        Assert.Contains("--truncate", e.Message);
+
+        var truncated = generator.Generate(prompt, new GenerationOptions { Greedy = true, MaxTokens = 5, Truncate = true }).ToList();
+        Assert.Equal(8, generator.Statistics.TruncatedTokens);
+        var fromTail = generator.Generate(prompt[8..], new GenerationOptions { Greedy = true, MaxTokens = 5 }).ToList();
+        Assert.Equal(fromTail, truncated);
+        Assert.Single(truncated);   // a full context leaves room for one new token
+    }
+
+    [Theory]
+    [InlineData(96)]
+    [InlineData(-1)]
+    public void A_prompt_id_outside_the_vocabulary_is_an_error(int id)
+    {
+        using var model = TinyFixture.LoadModel();
+        var e = Assert.Throws<Gpt2Exception>(() => new Generator(model).Generate([1, id], Sampling));
+        Assert.Contains($"id {id}", e.Message);
+    }
+
+    [Fact]
+    public void An_empty_prompt_needs_endoftext_in_the_vocabulary()
+    {
+        using var model = TinyFixture.LoadModel();
+        var e = Assert.Throws<Gpt2Exception>(() => new Generator(model).Generate([], Sampling));
+        Assert.Contains("empty", e.Message);
+    }
+
+    [Fact]
+    public void A_stop_text_ends_the_sample_at_the_token_that_completes_it()
+    {
+        using var model = TinyFixture.LoadModel();
+        var tokenizer = Gpt2Tokenizer.Default;
+        var options = new GenerationOptions { Temperature = 1, TopK = 0, Seed = 3, MaxTokens = 20 };
+        var free = new Generator(model, tokenizer).Generate([10, 20, 30], options).Select(t => t.Id).ToArray();
+        // Stop at the text of tokens 5 and 6 (it spans two tokens); the first occurrence may come earlier.
+        string stop = tokenizer.Decode(free.AsSpan(5, 2));
+        int end = Enumerable.Range(1, free.Length).First(n => tokenizer.Decode(free.AsSpan(0, n)).Contains(stop));
+        var stopped = new Generator(model, tokenizer).Generate([10, 20, 30], options with { StopText = stop }).ToList();
+        Assert.Equal(free[..end], stopped.Select(t => t.Id));
+        Assert.Equal(StopReason.StopText, stopped[^1].Stop);
+    }
+
+    [Fact]
+    public void Cancellation_stops_generation()
+    {
+        using var model = TinyFixture.LoadModel();
+        using var cancel = new CancellationTokenSource();
+        int count = 0;
+        Assert.Throws<OperationCanceledException>(() =>
+        {
+            foreach (var _ in new Generator(model).Generate([1], Sampling, cancel.Token))
+                if (++count == 3) cancel.Cancel();
+        });
+        Assert.Equal(3, count);
+    }
+
+    [Fact]
+    public void Bad_options_are_user_errors()
+    {
+        using var model = TinyFixture.LoadModel();
+        var generator = new Generator(model);
+        Assert.Throws<Gpt2Exception>(() => generator.Generate([1], Sampling with { Samples = 0 }));
+        Assert.Throws<Gpt2Exception>(() => generator.Generate([1], Sampling with { MaxTokens = -1 }));
+        Assert.Throws<Gpt2Exception>(() => generator.Generate([1], Sampling with { TopP = 0 }));
+        Assert.Throws<Gpt2Exception>(() => generator.Generate([1], Sampling with { StopText = "x" }));   // no tokenizer
+    }
+}
