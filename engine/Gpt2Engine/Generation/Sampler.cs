@@ -45,7 +45,7 @@ public sealed class Sampler
         if (logits.Length != _logits.Length) throw new ArgumentException($"expected {_logits.Length} logits, got {logits.Length}", nameof(logits));
         if (IsGreedy) return ArgMax(logits);
 
-        int n = SelectCandidates(logits);
+        int n = SelectCandidates(logits, out double prunedMass);
         var indices = _indices.AsSpan(0, n);
         var candidates = _logits.AsSpan(0, n);
         var weights = _weights.AsSpan(0, n);
@@ -62,7 +62,7 @@ public sealed class Sampler
         if (TopP < 1)
         {
             // Candidates are sorted by decreasing logit: keep the shortest prefix holding at least TopP of the mass.
-            double target = TopP * total, cumulative = 0;
+            double target = TopP * (total + prunedMass), cumulative = 0;
             int kept = 0;
             while (kept < n && cumulative < target) cumulative += weights[kept++];
             n = Math.Max(kept, 1);
@@ -81,20 +81,53 @@ public sealed class Sampler
     /// <summary>
     /// Fills _indices/_logits with the tokens still in play and returns their count. They are sorted by decreasing
     /// logit whenever top-k or top-p needs an order; with neither, every token is a candidate in vocabulary order.
+    /// <paramref name="prunedMass"/> is the weight exp((l - max) / T) of the tokens left out that still count in the
+    /// nucleus's total (top-p alone); 0 otherwise.
     /// </summary>
-    private int SelectCandidates(ReadOnlySpan<float> logits)
+    private int SelectCandidates(ReadOnlySpan<float> logits, out double prunedMass)
     {
+        prunedMass = 0;
         if (TopK > 0 && TopK <= InsertionSelectLimit) return SelectTopKByInsertion(logits, TopK);
+        if (TopK == 0 && TopP < 1) return SelectNucleusCandidates(logits, out prunedMass);
         int n = logits.Length;
         logits.CopyTo(_logits);
         for (int i = 0; i < n; i++) _indices[i] = i;
-        if (TopK == 0 && TopP == 1) return n;
-        // Sort ascending by negated logit = descending by logit.
+        if (TopK == 0) return n;
+        SortDescending(n);
+        return TopK;
+    }
+
+    /// <summary>
+    /// Top-p without top-k: tokens with less than (1 - TopP) / (2V) of the mass cannot reach the nucleus (all of them
+    /// together hold under half of the 1 - TopP outside it), so only the others are sorted: a few instead of V.
+    /// </summary>
+    private int SelectNucleusCandidates(ReadOnlySpan<float> logits, out double prunedMass)
+    {
+        float max = TensorPrimitives.Max(logits);
+        double total = 0;
+        foreach (float logit in logits) total += Math.Exp((logit - (double)max) / Temperature);
+        double cutoff = max + Temperature * Math.Log(0.5 * (1 - TopP) * total / logits.Length);
+        int n = 0;
+        double kept = 0;
+        for (int i = 0; i < logits.Length; i++)
+        {
+            if (logits[i] < cutoff) continue;
+            _logits[n] = logits[i];
+            _indices[n++] = i;
+            kept += Math.Exp((logits[i] - (double)max) / Temperature);
+        }
+        prunedMass = Math.Max(0, total - kept);
+        SortDescending(n);
+        return n;
+    }
+
+    private void SortDescending(int n)
+    {
+        // Ascending by negated logit = descending by logit.
         var keys = _logits.AsSpan(0, n);
         TensorPrimitives.Negate(keys, keys);
         keys.Sort(_indices.AsSpan(0, n));
         TensorPrimitives.Negate(keys, keys);
-        return TopK > 0 ? TopK : n;
     }
 
     /// <summary>The k largest logits, in decreasing order (an earlier index first among equals), by insertion.</summary>

@@ -77,6 +77,25 @@ public class SamplerTests
     }
 
     [Fact]
+    public void Top_p_keeps_the_smallest_nucleus_and_renormalises_it()
+    {
+        // Probabilities 0.1, 0.2, 0.3, 0.4 (and 296 negligible tokens): the nucleus of 0.65 is {0.4, 0.3}, drawn as 4:3.
+        var logits = Enumerable.Repeat(-1000f, 300).ToArray();
+        (logits[7], logits[70], logits[170], logits[270]) = (MathF.Log(1), MathF.Log(2), MathF.Log(3), MathF.Log(4));
+        var sampler = new Sampler(logits.Length, temperature: 1, topK: 0, topP: 0.65f);
+        var rng = Xoshiro256StarStar.FromSeed(11);
+        int first = 0;
+        const int draws = 20_000;
+        for (int i = 0; i < draws; i++)
+        {
+            int id = sampler.Sample(logits, ref rng);
+            Assert.True(id is 270 or 170, $"token {id} is outside the nucleus");
+            first += id == 270 ? 1 : 0;
+        }
+        Assert.InRange(first / (double)draws, 4 / 7.0 - 0.015, 4 / 7.0 + 0.015);
+    }
+
+    [Fact]
     public void Temperature_sharpens_the_distribution()
     {
         // At T = 0.5 the weights become 1, 4, 9: probability 9/14 for the largest.
