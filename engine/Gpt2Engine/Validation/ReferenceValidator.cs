@@ -23,6 +23,8 @@ public static class ReferenceValidator
     [
         new LogitsAndLossCheck(),
         new GreedyDecodingCheck(),
+        new GradientsCheck(),
+        new AdamWStepsCheck(),
     ];
 
     /// <summary>Validates <paramref name="weights"/> on <paramref name="backend"/> against the reference file at <paramref name="referencePath"/>.</summary>
