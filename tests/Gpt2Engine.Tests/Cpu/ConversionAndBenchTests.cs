@@ -1,0 +1,87 @@
+using System.Text.Json;
+using Gpt2Engine.Benchmarks;
+using Gpt2Engine.Checkpoints;
+using Gpt2Engine.Cli;
+using Gpt2Engine.Cpu;
+using Gpt2Engine.Model;
+using Xunit;
+
+namespace Gpt2Engine.Tests.Cpu;
+
+public sealed class ConversionAndBenchTests : IDisposable
+{
+    private readonly string _directory = Directory.CreateTempSubdirectory("gpt2-cpu-tests-").FullName;
+
+    public void Dispose() => Directory.Delete(_directory, recursive: true);
+
+    [Fact]
+    public void Bf16_conversion_rounds_the_matmul_matrices_and_keeps_the_rest()
+    {
+        string path = Path.Combine(_directory, "tiny-bf16.safetensors");
+        using (var original = CheckpointLoader.Load(TestFixtures.TinyModel))
+            WeightConversion.WriteSafetensors(original, TensorDType.BF16, path);
+        Assert.Empty(Directory.GetFiles(_directory, "*.tmp-*"));
+
+        using var source = CheckpointLoader.Load(TestFixtures.TinyModel);
+        using var converted = CheckpointLoader.Load(path);
+        Assert.Equal(source.Config, converted.Config);
+        foreach (var spec in source.Layout.Specs)
+        {
+            var view = converted[spec.Name];
+            bool matrix = spec.IsMatrix && spec.Name != "wpe.weight";
+            Assert.Equal(matrix ? TensorDType.BF16 : TensorDType.F32, view.DType);
+            float[] expected = source[spec.Name].ToFloatArray();
+            if (matrix) expected = Array.ConvertAll(expected, v => BFloat16.ToSingle(BFloat16.FromSingle(v)));
+            Assert.Equal(expected, view.ToFloatArray());
+        }
+    }
+
+    [Fact]
+    public void A_bf16_model_decodes_like_the_f32_one_within_bf16_precision()
+    {
+        string path = Path.Combine(_directory, "tiny-bf16.safetensors");
+        using (var original = CheckpointLoader.Load(TestFixtures.TinyModel))
+            WeightConversion.WriteSafetensors(original, TensorDType.BF16, path);
+        int[] prompt = [1, 5, 9, 33, 2, 70];
+        float[] Logits(string weights)
+        {
+            using var model = new Gpt2Model(CheckpointLoader.Load(weights), new CpuBackend(2), ownsWeights: true, ownsBackend: true);
+            using var session = model.CreateSession();
+            return session.Forward(prompt, prompt.Length).ToArray();
+        }
+        float[] f32 = Logits(TestFixtures.TinyModel), bf16 = Logits(path);
+        double largest = f32.Max(Math.Abs);
+        // bf16 keeps 8 significant bits: a relative error of 2^-8 per weight, averaged over the dot products.
+        Assert.True(TestFixtures.MaxAbsDiff(f32, bf16) <= 0.02 * largest, $"max diff {TestFixtures.MaxAbsDiff(f32, bf16)} vs largest logit {largest}");
+    }
+
+    [Fact]
+    public void Convert_command_rejects_a_bad_dtype_in_one_line_and_writes_nothing()
+    {
+        string output = Path.Combine(_directory, "out.safetensors");
+        var stdout = new StringWriter();
+        var stderr = new StringWriter();
+        int exit = CliApp.Run(["convert", "--weights", TestFixtures.TinyModel, "--dtype", "f16", "--out", output], stdout, stderr);
+        Assert.Equal(1, exit);
+        Assert.Equal("gpt2-engine: error: --dtype f16: expected bf16 or f32", stderr.ToString().Trim());
+        Assert.False(File.Exists(output));
+    }
+
+    [Fact]
+    public void Bench_reports_every_field_as_json()
+    {
+        using var backend = new CpuBackend(2);
+        var result = InferenceBenchmark.Run("tiny", () => new Gpt2Model(CheckpointLoader.Load(TestFixtures.TinyModel), backend, ownsWeights: true),
+            promptTokens: 5, genTokens: 3, roofBytesPerSecond: 1e10);
+        using var json = JsonDocument.Parse(result.ToJson());
+        foreach (string key in (string[])["prompt_tokens_per_s", "gen_tokens_per_s", "gen_ms_per_token", "load_s", "roof_gb_per_s", "fraction_of_roof"])
+            Assert.True(json.RootElement.GetProperty(key).GetDouble() > 0, key);
+        // Every parameter once per token except wpe, of which one row: the tiny model's sizes, by hand.
+        const int V = 96, C = 64, L = 2;
+        long parameters = (long)V * C + C + L * (12L * C * C + 13L * C) + 2L * C;
+        Assert.Equal(parameters * sizeof(float), json.RootElement.GetProperty("weight_bytes").GetInt64());
+    }
+
+    [Fact]
+    public void Bandwidth_probe_measures_a_positive_rate() => Assert.True(MemoryBandwidth.MeasureRead(2, 16L << 20, passes: 1) > 0);
+}
