@@ -54,7 +54,8 @@ const KernelEntry kernels[] = {
     ENTRY(softmax_cross_entropy), ENTRY(softmax_cross_entropy_backward),
     ENTRY(gelu_forward), ENTRY(gelu_backward), ENTRY(residual_forward), ENTRY(accumulate), ENTRY(scale),
     ENTRY(bias_broadcast), ENTRY(bias_backward), ENTRY(narrow_to_bf16),
-    ENTRY(encoder_forward_f32), ENTRY(encoder_forward_bf16), ENTRY(encoder_backward),
+    ENTRY(encoder_forward_f32_f32), ENTRY(encoder_forward_f32_bf16), ENTRY(encoder_forward_bf16_f32),
+    ENTRY(encoder_forward_bf16_bf16), ENTRY(encoder_backward),
     ENTRY(layernorm_forward), ENTRY(layernorm_backward),
     ENTRY(adamw), ENTRY(sum_of_squares),
 };

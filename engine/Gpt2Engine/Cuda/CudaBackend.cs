@@ -176,8 +176,8 @@ public sealed unsafe class CudaBackend : Backend
 
     public override void Encoder(DeviceBuffer output, DeviceBuffer tokens, DeviceBuffer wte, DeviceBuffer wpe, int B, int T, int C, int position0)
     {
-        if (wte.DType != wpe.DType) throw new ArgumentException("wte and wpe must have the same dtype", nameof(wpe));
-        string kernel = wte.DType == TensorDType.BF16 ? "encoder_forward_bf16" : "encoder_forward_f32";
+        static string Suffix(DeviceBuffer table) => table.DType == TensorDType.BF16 ? "bf16" : "f32";
+        string kernel = $"encoder_forward_{Suffix(wte)}_{Suffix(wpe)}";
         LaunchElementwise(kernel, (long)B * T * C, [Arg(output), Arg(tokens), Arg(wte), Arg(wpe), Arg(B * T), Arg(T), Arg(C), Arg(position0)]);
     }
 

@@ -13,7 +13,8 @@ internal static class BackendChecks
     public static readonly Dictionary<string, Action<Backend>> All = new()
     {
         [nameof(Encoder)] = Encoder,
-        [nameof(EncoderBf16)] = EncoderBf16,
+        [nameof(EncoderBf16)] = b => EncoderBf16(b, wpeBf16: false),   // as `convert --dtype bf16` stores them
+        ["EncoderBf16Both"] = b => EncoderBf16(b, wpeBf16: true),
         [nameof(LayerNorm)] = b => LayerNorm(b, 5, 45),
         ["LayerNormManyRows"] = b => LayerNorm(b, 2100, 3),    // more rows than the backward's grid has warps
         ["LayerNormWideRows"] = b => LayerNorm(b, 3, 2051),    // wider than the backward's shared-memory sums
@@ -56,18 +57,23 @@ internal static class BackendChecks
         Close(ewpe, b.Get(dwpe), what: "dwpe");
     }
 
-    public static void EncoderBf16(Backend b)
+    public static void EncoderBf16(Backend b, bool wpeBf16)
     {
         const int B = 1, T = 2, C = 5, V = 3;
         ushort[] wte = [.. Enumerable.Range(0, V * C).Select(i => (ushort)(0x3f80 + i))], wpe = [.. Enumerable.Range(0, T * C).Select(i => (ushort)(0xbf80 - i))];
+        static double Widen(ushort x) => BitConverter.Int32BitsToSingle(x << 16);
         var wteBuffer = b.Allocate(wte.Length, TensorDType.BF16);
-        var wpeBuffer = b.Allocate(wpe.Length, TensorDType.BF16);
         b.Upload<ushort>(wteBuffer, wte);
-        b.Upload<ushort>(wpeBuffer, wpe);
+        DeviceBuffer wpeBuffer;
+        if (wpeBf16)
+        {
+            wpeBuffer = b.Allocate(wpe.Length, TensorDType.BF16);
+            b.Upload<ushort>(wpeBuffer, wpe);
+        }
+        else wpeBuffer = b.Put([.. wpe.Select(x => (float)Widen(x))]);
         int[] tokens = [2, 1];
         var output = b.Allocate(B * T * C);
         b.Encoder(output, b.Put(tokens), wteBuffer, wpeBuffer, B, T, C, 0);
-        static double Widen(ushort x) => BitConverter.Int32BitsToSingle(x << 16);
         var expected = new double[T * C];
         for (int t = 0; t < T; t++)
             for (int c = 0; c < C; c++) expected[t * C + c] = Widen(wte[tokens[t] * C + c]) + Widen(wpe[t * C + c]);

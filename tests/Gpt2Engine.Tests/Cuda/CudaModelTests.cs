@@ -22,6 +22,13 @@ public sealed class CudaModelHostTests
     }
 
     [HostKernelFact]
+    public void Bf16_weights_decode_like_the_cpu_backend()
+    {
+        using var cuda = new HostCuda();
+        TinyModelChecks.Bf16DecodingMatchesCpu(cuda.Backend);
+    }
+
+    [HostKernelFact]
     public void Disposing_the_backend_frees_every_allocation()
     {
         var api = new HostCudaApi();
@@ -48,5 +55,12 @@ public sealed class CudaModelGpuTests
     {
         using var backend = CudaBackend.Create();
         TinyModelChecks.CachedGreedyDecodingMatches(backend);
+    }
+
+    [GpuFact]
+    public void Bf16_weights_decode_like_the_cpu_backend()
+    {
+        using var backend = CudaBackend.Create();
+        TinyModelChecks.Bf16DecodingMatchesCpu(backend);
     }
 }

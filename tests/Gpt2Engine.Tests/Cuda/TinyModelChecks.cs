@@ -120,4 +120,62 @@ internal static class TinyModelChecks
             logits = session.Forward([next], 1);
         }
     }
+    /// <summary>
+    /// bf16 weights stay bf16 on the backend: the same KV-cached decoding as the CPU backend on the same bf16 weights.
+    /// The CUDA path also rounds activations to bf16 before each matmul (cuBLAS takes one input type), so the logits
+    /// agree to bf16 precision, not to fp32.
+    /// </summary>
+    public static void Bf16DecodingMatchesCpu(Backend cuda)
+    {
+        using var weights = new Bf16TinyWeights();
+        using var cpuBackend = new CpuBackend(1);
+        using var onCuda = new Gpt2Model(weights.Weights, cuda);
+        using var onCpu = new Gpt2Model(weights.Weights, cpuBackend);
+        using var cudaSession = onCuda.CreateSession(1);
+        using var cpuSession = onCpu.CreateSession(1);
+        int[] tokens = [5, 17, 3, 90, 42, 8, 8, 61];
+        float[] logits = cudaSession.Forward(tokens, tokens.Length).ToArray(), expected = cpuSession.Forward(tokens, tokens.Length).ToArray();
+        for (int step = 0; step < 4; step++)
+        {
+            double largest = expected.Max(Math.Abs);
+            double error = TestFixtures.MaxAbsDiff(logits, expected);
+            Assert.True(error <= 1e-2 * largest, $"step {step}: max abs error {error:E2}, largest logit {largest:E2}");
+            logits = cudaSession.Forward([tokens[step]], 1).ToArray();
+            expected = cpuSession.Forward([tokens[step]], 1).ToArray();
+        }
+    }
+}
+
+/// <summary>The tiny model with its matrices rounded to bf16 as `convert --dtype bf16` stores them (wpe stays F32).</summary>
+internal sealed unsafe class Bf16TinyWeights : IDisposable
+{
+    private readonly List<nint> _memory = [];
+
+    public Gpt2Weights Weights { get; }
+
+    public Bf16TinyWeights()
+    {
+        using var f32 = CheckpointLoader.Load(TestFixtures.TinyModel);
+        var tensors = new Dictionary<string, TensorView>();
+        foreach (var spec in f32.Layout.Specs)
+        {
+            float[] values = f32[spec.Name].ToFloatArray();
+            bool matrix = WeightConversion.IsConverted(spec);
+            nint memory = (nint)System.Runtime.InteropServices.NativeMemory.Alloc((nuint)(values.Length * (matrix ? 2 : 4)));
+            _memory.Add(memory);
+            for (int i = 0; i < values.Length; i++)
+            {
+                if (!matrix) { ((float*)memory)[i] = values[i]; continue; }
+                uint bits = BitConverter.SingleToUInt32Bits(values[i]);
+                ((ushort*)memory)[i] = (ushort)((bits + 0x7fff + ((bits >> 16) & 1)) >> 16);
+            }
+            tensors[spec.Name] = new TensorView(spec.Name, matrix ? TensorDType.BF16 : TensorDType.F32, spec.Shape, memory);
+        }
+        Weights = new Gpt2Weights(f32.Config, tensors, "tiny (bf16)", null);
+    }
+
+    public void Dispose()
+    {
+        foreach (nint p in _memory) System.Runtime.InteropServices.NativeMemory.Free((void*)p);
+    }
 }
