@@ -14,6 +14,9 @@ open Gpt2Engine.Model
 open Gpt2Engine.Tokenization
 
 let argv = fsi.CommandLineArgs |> Array.skip 1
+if argv |> Array.contains "--help" then
+    printfn "usage: dotnet fsi tools/sample.fsx [WEIGHTS] [PROMPT] [MAX_TOKENS] [SEED]"
+    exit 0
 let arg i fallback = if argv.Length > i then argv.[i] else fallback
 let weights = arg 0 "124M"
 let promptText = arg 1 "The meaning of life is"

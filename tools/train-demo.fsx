@@ -9,6 +9,10 @@ open System
 open System.Diagnostics
 open System.IO
 
+if fsi.CommandLineArgs |> Array.exists (fun a -> a = "--help" || a = "-h") then
+    printfn "Usage: dotnet fsi tools/train-demo.fsx [WORK_DIR]   (from the repository root; needs `apt-get install bible-kjv`)"
+    exit 0
+
 let root = __SOURCE_DIRECTORY__ |> Path.GetDirectoryName
 let work = fsi.CommandLineArgs |> Array.tryItem 1 |> Option.defaultValue (Path.Combine(root, "artifacts", "train-demo")) |> Path.GetFullPath
 let demo = Path.Combine(root, "engine", "Gpt2Engine.Cli", "DemoModel")

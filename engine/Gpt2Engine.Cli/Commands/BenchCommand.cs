@@ -7,6 +7,7 @@ using Gpt2Engine.Cpu;
 using Gpt2Engine.Model;
 using Gpt2Engine.Profiling;
 using Gpt2Engine.Tokenization;
+using Gpt2Engine.Training;
 
 namespace Gpt2Engine.Cli.Commands;
 
@@ -21,11 +22,24 @@ internal static class BenchCommand
         var threads = new Option<int[]>("--threads") { Description = "CPU threads (default: one per processor); with --profile a list to sweep, e.g. 1,2", DefaultValueFactory = _ => [0], CustomParser = IntList };
         var json = new Option<bool>("--json") { Description = "Print one JSON object instead of text" };
         var profile = new Option<bool>("--profile") { Description = "Time every operation of generation and of a training step (4 x 64 tokens) through the profiling backend" };
+        var train = new Option<bool>("--train") { Description = "Time training steps instead: a randomly initialised model (the size --weights names, default 124M), fp32" };
+        var trainBatch = new Option<int>("--batch") { Description = "With --train: sequences per step", DefaultValueFactory = _ => 4 };
+        var trainSeq = new Option<int>("--seq") { Description = "With --train: tokens per sequence", DefaultValueFactory = _ => 64 };
+        var trainSteps = new Option<int>("--steps") { Description = "With --train: timed steps (after one warm-up step)", DefaultValueFactory = _ => 5 };
         var promptSweep = new Option<int[]?>("--prompt-sweep") { Description = "With --profile: prompt lengths to sweep, e.g. 16,64,256 (default: --prompt-tokens)", CustomParser = IntList };
         var command = new Command("bench", "Measure generation speed (prompt tokens/s, ms/token) against the machine's memory-bandwidth roof.");
-        foreach (var option in (Option[])[weights, device, promptTokens, genTokens, threads, json, profile, promptSweep]) command.Options.Add(option);
+        foreach (var option in (Option[])[weights, device, promptTokens, genTokens, threads, json, profile, promptSweep, train, trainBatch, trainSeq, trainSteps]) command.Options.Add(option);
         command.SetAction(new Func<ParseResult, int>(parse =>
         {
+            if (parse.GetValue(train))
+            {
+                string size = parse.GetValue(weights) ?? "124M";
+                if (!Gpt2Sizes.TryFind(size, out _, out var config)) throw new Gpt2Exception($"--train times a random model: --weights must be a size name ({Gpt2Sizes.Names}), not '{size}'");
+                var trainBackend = BackendFactory.Create(parse.GetValue(device)!, parse.InvocationConfiguration.Error, parse.GetValue(threads)![0]);
+                var trained = TrainingBenchmark.Run(config, parse.GetValue(trainBatch), parse.GetValue(trainSeq), parse.GetValue(trainSteps), trainBackend); // owns the backend
+                parse.InvocationConfiguration.Output.WriteLine(parse.GetValue(json) ? trained.ToJson() : trained.ToString());
+                return 0;
+            }
             string weightsPath = parse.GetValue(weights) ?? throw new Gpt2Exception("bench needs --weights (a checkpoint, or random weights from tools/random-model.fsx)");
             int[] threadCounts = parse.GetValue(threads)!;
             if (threadCounts.Any(t => t < 0)) throw new Gpt2Exception($"--threads {string.Join(',', threadCounts)}: expected positive counts (or 0 for one per processor)");

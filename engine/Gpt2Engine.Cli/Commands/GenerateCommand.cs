@@ -3,8 +3,6 @@ using System.Globalization;
 using System.IO.Pipelines;
 using System.Text;
 using Gpt2Engine.Checkpoints;
-using Gpt2Engine.Cpu;
-using Gpt2Engine.Cuda;
 using Gpt2Engine.Generation;
 using Gpt2Engine.Model;
 using Gpt2Engine.Tokenization;
@@ -31,7 +29,7 @@ internal static class GenerateCommand
     private static readonly Option<bool> Truncate = new("--truncate") { Description = "Keep the last context-length tokens of a prompt that is too long, instead of failing" };
     private static readonly Option<bool> SlidingWindow = new("--sliding-window") { Description = "At the end of the context, continue from its last half (re-fed) instead of stopping" };
     private static readonly Option<int> Threads = new("--threads") { Description = "CPU threads (0 = all cores)", DefaultValueFactory = _ => 0 };
-    private static readonly Option<string> Device = new("--device") { Description = "cpu, cuda or auto", DefaultValueFactory = _ => "auto" };
+    private static readonly Option<string> Device = new("--device") { Description = BackendFactory.Help, DefaultValueFactory = _ => "auto" };
     private static readonly Option<bool> Quiet = new("--quiet") { Description = "No timing summary on standard error" };
 
     public static Command Create()
@@ -63,7 +61,7 @@ internal static class GenerateCommand
             SlidingWindow = parse.GetValue(SlidingWindow),
         };
 
-        using var backend = CreateBackend(parse.GetValue(Device)!, parse.GetValue(Threads), error, quiet);
+        using var backend = BackendFactory.Create(parse.GetValue(Device)!, quiet ? null : error, parse.GetValue(Threads));
         using var model = Gpt2Model.Load(weights, backend);
         var tokenizer = LoadVocabulary(weights);
         int[] prompt = ReadPrompt(parse, tokenizer);
@@ -123,29 +121,15 @@ internal static class GenerateCommand
 
     private static bool Wait(ValueTask<bool> task) => task.IsCompletedSuccessfully ? task.Result : task.AsTask().GetAwaiter().GetResult();
 
-    /// <summary>The backend for --device: auto takes the GPU when there is one and says so when there is not.</summary>
-    internal static Backend CreateBackend(string device, int threads, TextWriter error, bool quiet)
-    {
-        switch (device)
-        {
-            case "cpu": return new CpuBackend(threads);
-            case "cuda": return CudaBackend.Create();
-            case "auto":
-                if (CudaBackend.TryCreate(out var cuda, out string reason)) return cuda;
-                if (!quiet) error.WriteLine($"gpt2-engine: running on the CPU ({reason})");
-                return new CpuBackend(threads);
-            default: throw new Gpt2Exception($"--device '{device}': expected cpu, cuda or auto");
-        }
-    }
-
-    /// <summary>weights/124M when it has been downloaded, else the small demo model.</summary>
+    /// <summary>weights/124M when it has been downloaded, else the small demo model shipped beside the executable.</summary>
     private static string DefaultWeights(TextWriter error, bool quiet)
     {
-        string directory = ModelCatalog.DirectoryFor("124M");
-        if (!Directory.Exists(directory))
-            throw new Gpt2Exception($"no --weights given and {directory} is not there ('gpt2-engine download 124M' fetches it)");
-        if (!quiet) error.WriteLine($"gpt2-engine: using {directory}");
-        return directory;
+        string gpt2 = ModelCatalog.DirectoryFor("124M");
+        string demo = Path.Combine(AppContext.BaseDirectory, "DemoModel", CheckpointLoader.SafetensorsFileName);
+        string chosen = Directory.Exists(gpt2) ? gpt2 : File.Exists(demo) ? demo
+            : throw new Gpt2Exception($"no --weights given, {gpt2} is not there ('gpt2-engine download 124M' fetches it) and this build has no demo model");
+        if (!quiet) error.WriteLine(chosen == gpt2 ? $"gpt2-engine: using {gpt2}" : $"gpt2-engine: using the small demo model ({demo}); 'gpt2-engine download 124M' fetches GPT-2 itself");
+        return chosen;
     }
 
     /// <summary>encoder.json and vocab.bpe beside the weights when they are there, else the built-in GPT-2 vocabulary.</summary>

@@ -1,5 +1,4 @@
 using System.CommandLine;
-using Gpt2Engine.Cpu;
 using Gpt2Engine.Model;
 using Gpt2Engine.Training;
 using Spectre.Console;
@@ -37,13 +36,12 @@ internal static class TrainCommand
         var resume = new Option<bool>("--resume") { Description = "Continue the run in --out from its last checkpoint" };
         var seed = new Option<ulong>("--seed") { Description = "Seed for initialisation and data order", DefaultValueFactory = _ => d.Seed };
         var threads = new Option<int>("--threads") { Description = "CPU threads (default: all cores)" };
-        var device = new Option<string>("--device") { Description = "cpu", DefaultValueFactory = _ => "cpu" };
+        var device = new Option<string>("--device") { Description = BackendFactory.Help, DefaultValueFactory = _ => "cpu" };
         foreach (var option in new Option[] { weights, config, layers, channels, heads, context, data, output, steps, batch, seq, accumulation, lr, minLr, warmup, beta1, beta2, weightDecay, clip, evalEvery, evalBatches, checkpointEvery, resume, seed, threads, device })
             command.Options.Add(option);
 
         command.SetAction(new Func<ParseResult, int>(parse =>
         {
-            if (parse.GetValue(device) != "cpu") throw new Gpt2Exception($"--device {parse.GetValue(device)}: training runs on the cpu only for now");
             var options = new TrainingOptions
             {
                 DataDirectory = parse.GetValue(data)!,
@@ -77,7 +75,7 @@ internal static class TrainCommand
             Console.CancelKeyPress += onCancel;
             try
             {
-                using var trainer = Trainer.Open(options, new CpuBackend(parse.GetValue(threads)));
+                using var trainer = Trainer.Open(options, BackendFactory.Create(parse.GetValue(device)!, parse.InvocationConfiguration.Error, parse.GetValue(threads)));
                 var writer = parse.InvocationConfiguration.Output;
                 writer.WriteLine($"model {trainer.Model.Config} ({trainer.Model.Config.ParameterCount:N0} parameters) from {trainer.Model.Source}, {trainer.Model.Backend.Name}");
                 writer.WriteLine($"data {options.DataDirectory}: {trainer.TrainTokens:N0} train tokens, {trainer.ValidationTokens:N0} validation tokens; starting at step {trainer.Step}");

@@ -1,5 +1,6 @@
 using System.CommandLine;
 using Gpt2Engine.Checkpoints;
+using Gpt2Engine.Model;
 using Gpt2Engine.Validation;
 
 namespace Gpt2Engine.Cli.Commands;
@@ -9,7 +10,7 @@ internal static class ValidateCommand
     private static readonly Option<string> Weights = new("--weights") { Description = "Weights: a size name, a directory or a .safetensors file", Required = true };
     private static readonly Option<FileInfo> Reference = new("--reference") { Description = "Reference outputs (.safetensors with tokens, logits, loss, prompt, greedy, greedy_logits...)", Required = true };
     private static readonly Option<double?> Tolerance = new("--tolerance") { Description = "Override every check's tolerance (default 2e-5: fp32 on the CPU)" };
-    private static readonly Option<string> Device = new("--device") { Description = "cpu, cuda or auto (CUDA with TF32 or bf16 needs a looser --tolerance)", DefaultValueFactory = _ => "cpu" };
+    private static readonly Option<string> Device = new("--device") { Description = BackendFactory.Help + "; CUDA with TF32 or bf16 needs a looser --tolerance", DefaultValueFactory = _ => "cpu" };
     private static readonly Option<int> Threads = new("--threads") { Description = "CPU threads (0 = all cores)", DefaultValueFactory = _ => 0 };
 
     public static Command Create()
@@ -25,7 +26,7 @@ internal static class ValidateCommand
     {
         var output = parse.InvocationConfiguration.Output;
         using var weights = CheckpointLoader.Load(parse.GetValue(Weights)!);
-        using var backend = GenerateCommand.CreateBackend(parse.GetValue(Device)!, parse.GetValue(Threads), parse.InvocationConfiguration.Error, quiet: false);
+        using var backend = BackendFactory.Create(parse.GetValue(Device)!, parse.InvocationConfiguration.Error, parse.GetValue(Threads));
         var report = ReferenceValidator.Validate(weights, backend, parse.GetValue(Reference)!.FullName, parse.GetValue(Tolerance));
         output.WriteLine($"{weights.Source} on {backend.Name}");
         foreach (var result in report.Results) output.WriteLine(result);

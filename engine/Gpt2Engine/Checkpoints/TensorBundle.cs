@@ -128,7 +128,7 @@ public sealed class TensorBundle : IDisposable
 
     /// <summary>
     /// The bundle prefix of a checkpoint directory: <c>model_checkpoint_path</c> of its <c>checkpoint</c> file (TF's
-    /// CheckpointState text), else <c>model.ckpt</c>.
+    /// CheckpointState text), else <c>model.ckpt</c>, else the prefix of the directory's only <c>.index</c> file.
     /// </summary>
     public static string FindPrefix(string directory)
     {
@@ -150,7 +150,9 @@ public sealed class TensorBundle : IDisposable
             }
             throw new Gpt2Exception($"{stateFile}: no model_checkpoint_path line");
         }
-        return System.IO.Path.Combine(directory, "model.ckpt");
+        string standard = System.IO.Path.Combine(directory, "model.ckpt");
+        string[] indexes = Directory.Exists(directory) ? Directory.GetFiles(directory, "*.index") : [];
+        return File.Exists(standard + ".index") || indexes.Length != 1 ? standard : indexes[0][..^".index".Length];
     }
 
     public static TensorBundle Open(string prefix)

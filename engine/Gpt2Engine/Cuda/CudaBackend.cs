@@ -33,7 +33,7 @@ public sealed unsafe class CudaBackend : Backend
 
     private enum Scratch { Q, K, V, Y, DQ, DK, DV, Scores, Bf16Input, Partials, Count }
 
-    public override string Name => "cuda";
+    public override string Name => $"cuda ({DeviceName})";
 
     /// <summary>The GPU's name as the driver reports it, e.g. "NVIDIA H100 80GB HBM3".</summary>
     public string DeviceName => _context.DeviceName;
@@ -56,7 +56,7 @@ public sealed unsafe class CudaBackend : Backend
             {
                 var module = new CudaModule(_context, name);
                 _modules.Add(module);
-                foreach (string kernel in KernelNames(CudaModule.ReadPtx(name))) _kernels[kernel] = module.Kernel(kernel);
+                foreach (string kernel in module.KernelNames) _kernels[kernel] = module.Kernel(kernel);
             }
             _blas = new CudaBlas(_context);
         }
@@ -90,10 +90,6 @@ public sealed unsafe class CudaBackend : Backend
             return false;
         }
     }
-
-    /// <summary>The names of a PTX module's kernels (its <c>.entry</c> lines).</summary>
-    internal static IEnumerable<string> KernelNames(string ptx) =>
-        ptx.Split('\n').Where(l => l.StartsWith(".visible .entry ", StringComparison.Ordinal)).Select(l => l[".visible .entry ".Length..].TrimEnd('(', '\r'));
 
     // ---- memory ----
 

@@ -45,10 +45,18 @@ internal sealed unsafe class CudaContext : IDisposable
         nint context;
         Check(api.DevicePrimaryCtxRetain(&context, device), "cuDevicePrimaryCtxRetain");
         _context = context;
-        Bind();
-        nint stream;
-        Check(api.StreamCreate(&stream, 0), "cuStreamCreate");
-        Stream = stream;
+        try
+        {
+            Bind();
+            nint stream;
+            Check(api.StreamCreate(&stream, 0), "cuStreamCreate");
+            Stream = stream;
+        }
+        catch
+        {
+            api.DevicePrimaryCtxRelease(device);
+            throw;
+        }
     }
 
     /// <summary>Makes the context current on the calling thread (the driver's notion of "current" is per thread).</summary>

@@ -13,13 +13,21 @@ internal sealed unsafe class CudaModule : IDisposable
     private readonly nint _module;
 
     public string Name { get; }
+    /// <summary>The module's kernels, in the order of the PTX.</summary>
+    public IReadOnlyList<string> KernelNames { get; }
 
     public CudaModule(CudaContext context, string name)
     {
         _context = context;
         Name = name;
-        _module = context.LoadModule(ReadPtx(name), name + ".ptx");
+        string ptx = ReadPtx(name);
+        KernelNames = EntryNames(ptx);
+        _module = context.LoadModule(ptx, name + ".ptx");
     }
+
+    /// <summary>The names of a PTX module's kernels (its <c>.entry</c> lines).</summary>
+    public static string[] EntryNames(string ptx) =>
+        [.. ptx.Split('\n').Where(l => l.StartsWith(".visible .entry ", StringComparison.Ordinal)).Select(l => l[".visible .entry ".Length..].TrimEnd('(', '\r'))];
 
     /// <summary>The PTX text embedded in the library for module <paramref name="name"/>.</summary>
     public static string ReadPtx(string name)

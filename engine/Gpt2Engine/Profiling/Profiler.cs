@@ -1,5 +1,5 @@
 using System.Diagnostics;
-using Gpt2Engine.Evaluation;
+using Gpt2Engine.Generation;
 using Gpt2Engine.Model;
 using Gpt2Engine.Tokenization;
 
@@ -72,7 +72,7 @@ public static class Profiler
         for (int i = 0; i < newTokens; i++)
         {
             long t = Stopwatch.GetTimestamp();
-            int next = Lambada.ArgMax(logits, skip: default);
+            int next = Sampler.ArgMax(logits);
             backend.Record(ProfileCategories.Sampling, Stopwatch.GetElapsedTime(t));
             if (tokenizer is not null)
             {

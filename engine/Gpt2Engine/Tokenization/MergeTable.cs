@@ -28,7 +28,7 @@ internal sealed class MergeTable
 
     public int Count { get; private set; }
 
-    public static long PairKey(int left, int right) => ((long)left << 32) | (uint)right;
+    private static long PairKey(int left, int right) => ((long)left << 32) | (uint)right;
 
     /// <summary>Adds a merge with the next rank; false (and nothing added) when the pair is already there.</summary>
     public bool TryAdd(int left, int right, int result)

@@ -21,17 +21,17 @@ internal static class VocabularyReader
         foreach (var (token, id) in encoder)
             tokens[id] = token;
 
+        // Each character of a token spells one byte.
+        var bytes = new byte[tokens.Sum(token => token.Length)];
         var offsets = new int[tokens.Length + 1];
-        var bytes = new List<byte>(encoderJson.Length / 2);
-        for (int id = 0; id < tokens.Length; id++)
+        for (int id = 0, length = 0; id < tokens.Length; id++)
         {
             foreach (char c in tokens[id])
             {
-                if (!ByteLevelAlphabet.TryGetByte(c, out byte b))
+                if (!ByteLevelAlphabet.TryGetByte(c, out bytes[length++]))
                     throw new Gpt2Exception($"{encoderName}: token {id} contains U+{(int)c:X4}, which is not a byte of GPT-2's byte-level alphabet");
-                bytes.Add(b);
             }
-            offsets[id + 1] = bytes.Count;
+            offsets[id + 1] = length;
         }
 
         var byteTokens = new int[256];
@@ -42,7 +42,7 @@ internal static class VocabularyReader
                 throw new Gpt2Exception($"{encoderName}: no token for the single byte 0x{b:X2}");
         }
         var merges = ReadMerges(vocabBpe, vocabName, lookup, encoderName);
-        return new Vocabulary([.. bytes], offsets, new BpeMerges(byteTokens, merges),
+        return new Vocabulary(bytes, offsets, new BpeMerges(byteTokens, merges),
             encoder.TryGetValue(EndOfTextText, out int endOfText) ? endOfText : -1);
     }
 

@@ -41,8 +41,24 @@ public sealed class Trainer : IDisposable
         _targets = new int[_inputs.Length];
     }
 
-    /// <summary>Opens the data and builds the model: resumed from the output directory, loaded from weights, or initialised from a config.</summary>
+    /// <summary>
+    /// Opens the data and builds the model: resumed from the output directory, loaded from weights, or initialised
+    /// from a config. The trainer owns <paramref name="backend"/> (disposed with it, or here if opening fails).
+    /// </summary>
     public static Trainer Open(TrainingOptions options, Backend backend)
+    {
+        try
+        {
+            return OpenOn(options, backend);
+        }
+        catch
+        {
+            backend.Dispose();
+            throw;
+        }
+    }
+
+    private static Trainer OpenOn(TrainingOptions options, Backend backend)
     {
         options.Validate();
         int T = options.SequenceLength;
@@ -148,6 +164,7 @@ public sealed class Trainer : IDisposable
     public void Dispose()
     {
         Model.Dispose();
+        Model.Backend.Dispose();
         _train.Dispose();
         _validation?.Dispose();
     }

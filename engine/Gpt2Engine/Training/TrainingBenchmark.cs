@@ -1,4 +1,6 @@
 using System.Globalization;
+using System.Text;
+using System.Text.Json;
 using Gpt2Engine.Model;
 
 namespace Gpt2Engine.Training;
@@ -9,6 +11,26 @@ namespace Gpt2Engine.Training;
 public sealed record TrainingBenchmarkResult(Gpt2Config Config, int BatchSize, int SequenceLength, int Steps, string Backend,
     double MillisecondsPerStep, double TokensPerSecond, double GigaflopsPerSecond, long PeakMemoryBytes)
 {
+    public string ToJson()
+    {
+        using var stream = new MemoryStream();
+        using (var json = new Utf8JsonWriter(stream))
+        {
+            json.WriteStartObject();
+            json.WriteString("config", Config.ToString());
+            json.WriteString("backend", Backend);
+            json.WriteNumber("batch", BatchSize);
+            json.WriteNumber("seq", SequenceLength);
+            json.WriteNumber("steps", Steps);
+            json.WriteNumber("train_ms_per_step", Math.Round(MillisecondsPerStep, 2));
+            json.WriteNumber("train_tokens_per_s", Math.Round(TokensPerSecond, 2));
+            json.WriteNumber("train_gflops_per_s", Math.Round(GigaflopsPerSecond, 3));
+            json.WriteNumber("peak_memory_bytes", PeakMemoryBytes);
+            json.WriteEndObject();
+        }
+        return Encoding.UTF8.GetString(stream.ToArray());
+    }
+
     public override string ToString() =>
         string.Create(CultureInfo.InvariantCulture,
             $"train {Config} B={BatchSize} T={SequenceLength} on {Backend}: {MillisecondsPerStep:F0} ms/step, {TokensPerSecond:F0} tokens/s, {GigaflopsPerSecond:F1} GFLOP/s, peak memory {PeakMemoryBytes / 1048576.0:F0} MiB ({Steps} steps after 1 warm-up step)");
@@ -16,13 +38,17 @@ public sealed record TrainingBenchmarkResult(Gpt2Config Config, int BatchSize, i
 
 /// <summary>
 /// Times full training steps (forward, backward, clipping, AdamW) of a randomly initialised model on random
-/// tokens, through the same <see cref="Trainer"/> a real run uses.
+/// tokens, through the same <see cref="Trainer"/> a real run uses (which takes ownership of the backend).
 /// </summary>
 public static class TrainingBenchmark
 {
     public static TrainingBenchmarkResult Run(Gpt2Config config, int batchSize, int sequenceLength, int steps, Backend backend)
     {
-        if (steps <= 0) throw new Gpt2Exception($"--steps {steps} must be positive");
+        if (steps <= 0)
+        {
+            backend.Dispose();
+            throw new Gpt2Exception($"--steps {steps} must be positive");
+        }
         string data = Path.Combine(Path.GetTempPath(), "gpt2-train-bench-" + Path.GetRandomFileName());
         try
         {

@@ -176,6 +176,14 @@ public class BadCheckpointTests
     }
 
     [Fact]
+    public void Bundle_that_is_not_a_gpt2_needs_hparams()
+    {
+        string dir = TestFiles.Fixture("tf-checkpoint", "tfrust-regression-model"); // its only index: variables.index
+        Assert.Equal(Path.Combine(dir, "variables"), TensorBundle.FindPrefix(dir));
+        Assert.Equal($"{Path.Combine(dir, "hparams.json")}: missing hyperparameter file", LoadFails(dir).Message);
+    }
+
+    [Fact]
     public void Directory_with_neither_format()
     {
         using var dir = new TempDir();

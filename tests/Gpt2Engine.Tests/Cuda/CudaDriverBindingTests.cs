@@ -29,7 +29,7 @@ public sealed class CudaDriverBindingTests
         File.WriteAllText(source, text);
         try
         {
-            var (library, errors) = HostKernels.CompileSharedLibrary(source, "libcuda-stub.so", [source]);
+            var (library, errors) = HostKernels.Compile(source, "libcuda-stub.so", [source]);
             return library ?? throw new InvalidOperationException(errors);
         }
         finally

@@ -58,26 +58,28 @@ internal static unsafe class HostKernels
     private static (nint, string?) Build()
     {
         var sources = Directory.GetFiles(Path.Combine(NativeDirectory, "kernels")).Concat(Directory.GetFiles(Path.Combine(NativeDirectory, "host"))).Order(StringComparer.Ordinal);
-        var (library, errors) = CompileSharedLibrary(Path.Combine(NativeDirectory, "host", "host_kernels.cpp"), "libgpt2_host_kernels.so", sources);
+        var (library, errors) = Compile(Path.Combine(NativeDirectory, "host", "host_kernels.cpp"), "libgpt2_host_kernels.so", sources);
         return library is null ? (0, errors) : (NativeLibrary.Load(library), null);
     }
 
     /// <summary>
-    /// Compiles <paramref name="source"/> (C++) into a shared library in a temporary folder named after the contents of
-    /// <paramref name="inputs"/>, reusing an earlier build of the same inputs; returns its path, or null and the compiler's output.
+    /// Compiles <paramref name="source"/> (C++) into a shared library (or, with <paramref name="executable"/>, a program)
+    /// in a temporary folder named after the contents of <paramref name="inputs"/>, reusing an earlier build of the same
+    /// inputs; returns its path, or null and the compiler's output.
     /// </summary>
-    public static (string? Library, string Errors) CompileSharedLibrary(string source, string fileName, IEnumerable<string> inputs)
+    public static (string? Output, string Errors) Compile(string source, string fileName, IEnumerable<string> inputs, bool executable = false, params string[] defines)
     {
         string compiler = FindCompiler() ?? throw new InvalidOperationException(SkipReason);
         using var hash = IncrementalHash.CreateHash(HashAlgorithmName.SHA256);
+        hash.AppendData(Encoding.UTF8.GetBytes(string.Join(" ", defines)));
         foreach (string file in inputs) { hash.AppendData(Encoding.UTF8.GetBytes(Path.GetFileName(file))); hash.AppendData(File.ReadAllBytes(file)); }
         string dir = Path.Combine(Path.GetTempPath(), "gpt2-engine-host-kernels", Convert.ToHexString(hash.GetHashAndReset())[..16]);
         string library = Path.Combine(dir, fileName);
         if (File.Exists(library)) return (library, "");
         Directory.CreateDirectory(dir);
         string temporary = library + ".tmp-" + Guid.NewGuid().ToString("N");
-        var start = new ProcessStartInfo(compiler, ["-std=c++20", "-O1", "-shared", "-fPIC", "-Wall", "-Werror", "-o", temporary, source])
-        { RedirectStandardError = true, RedirectStandardOutput = true };
+        string[] arguments = ["-std=c++20", "-O1", "-Wall", "-Werror", .. defines.Select(d => "-D" + d), .. executable ? Array.Empty<string>() : ["-shared", "-fPIC"], "-o", temporary, source];
+        var start = new ProcessStartInfo(compiler, arguments) { RedirectStandardError = true, RedirectStandardOutput = true };
         using var process = Process.Start(start)!;
         string errors = process.StandardError.ReadToEnd() + process.StandardOutput.ReadToEnd();
         process.WaitForExit();

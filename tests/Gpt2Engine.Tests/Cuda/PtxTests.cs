@@ -27,7 +27,7 @@ public sealed class PtxTests
         {
             string ptx = CudaModule.ReadPtx(module);
             Assert.Contains(".target sm_80", ptx);
-            Assert.NotEmpty(CudaBackend.KernelNames(ptx));
+            Assert.NotEmpty(CudaModule.EntryNames(ptx));
         }
     }
 
@@ -63,7 +63,7 @@ public sealed class PtxTests
         foreach (string module in Modules)
         {
             string ptx = CudaModule.ReadPtx(module);
-            foreach (string kernel in CudaBackend.KernelNames(ptx))
+            foreach (string kernel in CudaModule.EntryNames(ptx))
             {
                 int[]? host = HostKernels.ParameterSizes(kernel);
                 Assert.True(host is not null, $"{kernel} is not registered in native/host/host_kernels.cpp");

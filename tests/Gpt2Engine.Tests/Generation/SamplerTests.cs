@@ -64,16 +64,16 @@ public class SamplerTests
         var sampler = new Sampler(logits.Length, temperature: 1, topK: topK, topP: 1);
         var rng = Xoshiro256StarStar.FromSeed(123);
         var counts = new Dictionary<int, int>();
-        const int draws = 60_000;
+        const int draws = 20_000;   // standard error of a frequency <= 0.0036: the bounds are 4 of them
         for (int i = 0; i < draws; i++)
         {
             int id = sampler.Sample(logits, ref rng);
             counts[id] = counts.GetValueOrDefault(id) + 1;
         }
         Assert.Equal([5, 100, 299], counts.Keys.Order());
-        Assert.InRange(counts[5] / (double)draws, 1 / 6.0 - 0.01, 1 / 6.0 + 0.01);
-        Assert.InRange(counts[100] / (double)draws, 2 / 6.0 - 0.01, 2 / 6.0 + 0.01);
-        Assert.InRange(counts[299] / (double)draws, 3 / 6.0 - 0.01, 3 / 6.0 + 0.01);
+        Assert.InRange(counts[5] / (double)draws, 1 / 6.0 - 0.015, 1 / 6.0 + 0.015);
+        Assert.InRange(counts[100] / (double)draws, 2 / 6.0 - 0.015, 2 / 6.0 + 0.015);
+        Assert.InRange(counts[299] / (double)draws, 3 / 6.0 - 0.015, 3 / 6.0 + 0.015);
     }
 
     [Fact]
@@ -84,9 +84,9 @@ public class SamplerTests
         var sampler = new Sampler(3, temperature: 0.5f, topK: 0, topP: 1);
         var rng = Xoshiro256StarStar.FromSeed(5);
         int top = 0;
-        const int draws = 40_000;
+        const int draws = 20_000;
         for (int i = 0; i < draws; i++) top += sampler.Sample(logits, ref rng) == 2 ? 1 : 0;
-        Assert.InRange(top / (double)draws, 9 / 14.0 - 0.01, 9 / 14.0 + 0.01);
+        Assert.InRange(top / (double)draws, 9 / 14.0 - 0.015, 9 / 14.0 + 0.015);
     }
 
     [Fact]

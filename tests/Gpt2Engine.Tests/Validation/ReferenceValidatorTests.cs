@@ -123,7 +123,10 @@ public sealed class ReferenceValidatorTests : IDisposable
         code = CliApp.Run(["validate", "--weights", TinyFixture.ModelPath, "--reference", TinyFixture.ExpectedPath, "--tolerance", "0"], output, error);
         Assert.Equal(1, code);
         Assert.Contains("FAIL", output.ToString());
-        Assert.Equal("gpt2-engine: validation failed: logits, greedy_logits\n", error.ToString().Replace("\r", ""));
+        // float32 rounding is above zero on the logits (the loss may happen to round exactly).
+        Assert.StartsWith("gpt2-engine: validation failed: logits, ", error.ToString());
+        Assert.Contains("greedy_logits", error.ToString());
+        Assert.Single(error.ToString().TrimEnd('\n').Split('\n'));
     }
 
     [Fact]
