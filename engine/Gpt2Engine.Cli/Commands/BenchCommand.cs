@@ -16,7 +16,7 @@ internal static class BenchCommand
     public static Command Create()
     {
         var weights = new Option<string>("--weights") { Description = "Weights: a size name (124M...), a checkpoint directory or a .safetensors file (tools/random-model.fsx writes random ones)" };
-        var device = new Option<string>("--device") { Description = "Where to run: cpu", DefaultValueFactory = _ => "cpu" };
+        var device = new Option<string>("--device") { Description = "Where to run: " + BackendFactory.Help, DefaultValueFactory = _ => "cpu" };
         var promptTokens = new Option<int>("--prompt-tokens") { Description = "Prompt length to time", DefaultValueFactory = _ => 64 };
         var genTokens = new Option<int>("--gen-tokens") { Description = "Tokens to generate, one at a time", DefaultValueFactory = _ => 128 };
         var threads = new Option<int[]>("--threads") { Description = "CPU threads (default: one per processor); with --profile a list to sweep, e.g. 1,2", DefaultValueFactory = _ => [0], CustomParser = IntList };
@@ -62,11 +62,10 @@ internal static class BenchCommand
             }
             if (threadCounts.Length != 1) throw new Gpt2Exception("a list of --threads is a sweep: add --profile");
             int threadCount = threadCounts[0];
-            if (deviceName != "cpu") throw new Gpt2Exception($"--device {deviceName}: this build benchmarks 'cpu' only");
-            var backend = new CpuBackend(threadCount);
-            double roof = MemoryBandwidth.MeasureRead(backend.Threads);
+            using var backend = BackendFactory.Create(deviceName, parse.InvocationConfiguration.Error, threadCount);
+            // The host's read bandwidth: the roof of CPU decoding (on a GPU it is only a point of reference).
+            double roof = MemoryBandwidth.MeasureRead(backend is CpuBackend cpu ? cpu.Threads : Environment.ProcessorCount);
             var result = InferenceBenchmark.Run(weightsPath, () => Gpt2Model.Load(weightsPath, backend), parse.GetValue(promptTokens), parse.GetValue(genTokens), roof);
-            backend.Dispose();
             parse.InvocationConfiguration.Output.WriteLine(parse.GetValue(json) ? result.ToJson() : result.ToString());
             return 0;
         }));
