@@ -7,7 +7,7 @@ internal static class PlotCommand
 {
     public static Command Create()
     {
-        var run = new Option<string?>("--run") { Description = $"A training run directory: plots the loss curves of its {Plots.MetricsFileName}" };
+        var run = new Option<string?>("--run") { Description = $"A training run directory: plots the loss curves of its {Gpt2Engine.Training.MetricsLog.FileName}" };
         var bench = new Option<string?>("--bench") { Description = "A sweep from 'gpt2-engine bench --profile --json': plots decode time per token" };
         var output = new Option<string>("--out") { Description = "The SVG file to write", Required = true };
         var command = new Command("plot", "Draw training loss curves or a bench sweep as an SVG chart.");

@@ -12,7 +12,7 @@ namespace Gpt2Engine.Checkpoints;
 public static unsafe class WeightConversion
 {
     /// <summary>True for the tensors a conversion changes: the matrices the matmuls read (wpe is added, not multiplied).</summary>
-    public static bool IsConverted(ParameterSpec spec) => spec.IsMatrix && spec.Name != "wpe.weight";
+    public static bool IsConverted(ParameterSpec spec) => spec.IsMatmulWeight;
 
     public static void WriteSafetensors(Gpt2Weights weights, TensorDType dtype, string path)
     {

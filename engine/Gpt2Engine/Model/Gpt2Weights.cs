@@ -20,7 +20,7 @@ public sealed class Gpt2Weights : IDisposable
 
     /// <summary>
     /// Checks that <paramref name="tensors"/> holds exactly the parameters of <paramref name="config"/> with the right
-    /// shapes (vectors and matrices; F32 everywhere, BF16 allowed for matrices) and takes ownership of <paramref name="owner"/>.
+    /// shapes (F32 everywhere, BF16 allowed for the matmul weights) and takes ownership of <paramref name="owner"/>.
     /// </summary>
     public Gpt2Weights(Gpt2Config config, IReadOnlyDictionary<string, TensorView> tensors, string source, IDisposable? owner)
     {
@@ -36,9 +36,9 @@ public sealed class Gpt2Weights : IDisposable
                 throw new Gpt2Exception($"{source}: missing tensor '{spec.Name}'");
             if (!view.Shape.SequenceEqual(spec.Shape))
                 throw new Gpt2Exception($"{source}: tensor '{view.Name}' has shape {view.ShapeText}, expected [{string.Join(", ", spec.Shape)}] for {config}");
-            bool dtypeOk = view.DType == TensorDType.F32 || (view.DType == TensorDType.BF16 && spec.IsMatrix);
+            bool dtypeOk = view.DType == TensorDType.F32 || (view.DType == TensorDType.BF16 && spec.IsMatmulWeight);
             if (!dtypeOk)
-                throw new Gpt2Exception($"{source}: tensor '{view.Name}' has dtype {view.DType}; expected F32{(spec.IsMatrix ? " or BF16" : "")}");
+                throw new Gpt2Exception($"{source}: tensor '{view.Name}' has dtype {view.DType}; expected F32{(spec.IsMatmulWeight ? " or BF16" : "")}");
             _tensors[spec.Name] = view;
         }
     }

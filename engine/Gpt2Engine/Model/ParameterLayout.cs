@@ -5,8 +5,11 @@ public sealed record ParameterSpec(string Name, int[] Shape, long Offset)
 {
     public long Count => Shape.Aggregate(1L, (a, d) => a * d);
 
-    /// <summary>True for the matrices that matmuls read (the ones worth storing in bf16).</summary>
-    public bool IsMatrix => Shape.Length == 2;
+    /// <summary>
+    /// True for the matrices that matmuls read: each layer's four weights and the tied wte. They hold nearly all the
+    /// bytes, so they are the ones stored in bf16; wpe is only ever indexed by position and stays float32.
+    /// </summary>
+    public bool IsMatmulWeight => Shape.Length == 2 && Name != "wpe.weight";
 }
 
 /// <summary>

@@ -7,8 +7,6 @@ namespace Gpt2Engine.Plotting;
 /// <summary>The charts <c>gpt2-engine plot</c> draws: a training run's loss curves and a bench sweep.</summary>
 public static class Plots
 {
-    /// <summary>The per-step log a training run writes into its directory.</summary>
-    public const string MetricsFileName = "metrics.csv";
 
     /// <summary>
     /// Loss curves from <c>runDirectory/metrics.csv</c>: a header row naming the columns, one row per step, comma
@@ -17,8 +15,8 @@ public static class Plots
     /// </summary>
     public static string LossChart(string runDirectory)
     {
-        string path = Path.Combine(runDirectory, MetricsFileName);
-        if (!File.Exists(path)) throw new Gpt2Exception($"{path}: no such file (a training run directory has a {MetricsFileName})");
+        string path = Path.Combine(runDirectory, Training.MetricsLog.FileName);
+        if (!File.Exists(path)) throw new Gpt2Exception($"{path}: no such file (a training run directory has a {Training.MetricsLog.FileName})");
         var lines = File.ReadAllLines(path).Where(l => l.Trim().Length > 0).ToList();
         if (lines.Count == 0) throw new Gpt2Exception($"{path}: the file is empty");
         var header = lines[0].Split(',').Select(h => h.Trim()).ToArray();

@@ -93,10 +93,14 @@ public sealed class Trainer : IDisposable
         }
     }
 
-    /// <summary>Runs the remaining steps, reporting each; on cancellation it checkpoints the last finished step and throws.</summary>
+    /// <summary>
+    /// Runs the remaining steps, reporting each and logging it to <see cref="MetricsLog"/> in the output directory;
+    /// on cancellation it checkpoints the last finished step and throws.
+    /// </summary>
     public void Run(Action<TrainingStep> report, CancellationToken cancellation = default)
     {
         var o = _options;
+        var log = new MetricsLog(o.OutputDirectory, Step);
         while (Step < o.Steps)
         {
             if (cancellation.IsCancellationRequested)
@@ -114,7 +118,9 @@ public sealed class Trainer : IDisposable
                 checkpoint = o.OutputDirectory;
             }
             double tokens = (double)o.BatchSize * o.SequenceLength * o.GradientAccumulation;
-            report(new TrainingStep(Step, o.Steps, loss, norm, lr, ms, tokens / (ms / 1000), validationLoss, checkpoint));
+            var finished = new TrainingStep(Step, o.Steps, loss, norm, lr, ms, tokens / (ms / 1000), validationLoss, checkpoint);
+            log.Append(finished);
+            report(finished);
         }
     }
 

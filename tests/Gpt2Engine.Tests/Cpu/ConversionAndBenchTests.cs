@@ -28,7 +28,7 @@ public sealed class ConversionAndBenchTests : IDisposable
         foreach (var spec in source.Layout.Specs)
         {
             var view = converted[spec.Name];
-            bool matrix = spec.IsMatrix && spec.Name != "wpe.weight";
+            bool matrix = spec.IsMatmulWeight;
             Assert.Equal(matrix ? TensorDType.BF16 : TensorDType.F32, view.DType);
             float[] expected = source[spec.Name].ToFloatArray();
             if (matrix) expected = Array.ConvertAll(expected, v => BFloat16.ToSingle(BFloat16.FromSingle(v)));

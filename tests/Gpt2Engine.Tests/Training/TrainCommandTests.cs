@@ -34,6 +34,16 @@ public sealed class TrainCommandTests
         Assert.True(resumed.Exit == 0, resumed.Error);
         Assert.Contains("starting at step 2", resumed.Output);
         Assert.Contains("step      3/3", resumed.Output);
+
+        // The run's metrics.csv continues across the resume (one row per step, validation where measured) and plots.
+        var rows = File.ReadAllLines(data.File("run", "metrics.csv"));
+        Assert.Equal("step,train_loss,val_loss,lr,ms", rows[0]);
+        Assert.Equal(["1", "2", "3"], rows.Skip(1).Select(r => r.Split(',')[0]));
+        Assert.Equal("", rows[1].Split(',')[2]);
+        Assert.NotEqual("", rows[2].Split(',')[2]);
+        var plotted = Run("plot", "--run", data.File("run"), "--out", data.File("loss.svg"));
+        Assert.True(plotted.Exit == 0, plotted.Error);
+        Assert.StartsWith("<svg", File.ReadAllText(data.File("loss.svg")).TrimStart());
     }
 
     [Theory]
