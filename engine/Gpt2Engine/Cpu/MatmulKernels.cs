@@ -125,15 +125,9 @@ internal static unsafe class MatmulKernels
         // Too few rows to fill a tile: stream B once per row instead of packing it.
         if (g.M < TileRows && (g.Layout == MatrixLayout.KN || g.ADepthStride == 1))
         {
-            int chunks = (g.N + GemvChunk - 1) / GemvChunk;
-            if (g.Layout == MatrixLayout.KN)
-                CpuParallel.For(chunks, threads, (start, end) =>
-                {
-                    for (int i = 0; i < g.M; i++)
-                        GemvKN<TOps, TV, TW>(g.C + i * g.Ldc, g.A + i * g.ARowStride, g.ADepthStride, (TW*)g.B, g.Ldb, g.K, start * GemvChunk, Math.Min(g.N, end * GemvChunk));
-                });
+            if (g.Layout == MatrixLayout.KN) GemvSplitDepth<TOps, TV, TW>(g, threads);
             else
-                CpuParallel.For(chunks, threads, (start, end) =>
+                CpuParallel.For((g.N + GemvChunk - 1) / GemvChunk, threads, (start, end) =>
                 {
                     for (int i = 0; i < g.M; i++)
                         GemvNK<TOps, TV, TW>(g.C + i * g.Ldc, g.A + i * g.ARowStride, (TW*)g.B, g.Ldb, g.K, start * GemvChunk, Math.Min(g.N, end * GemvChunk));
@@ -173,6 +167,50 @@ internal static unsafe class MatmulKernels
                 }
             }
         });
+    }
+
+    /// <summary>
+    /// C[M,N] += A @ B for a [K, N] weight and few rows, split over the depth: each part streams a contiguous block of
+    /// weight rows front to back (the hardware prefetcher's best case; column slices would jump a page per row) into
+    /// its own partial sums, which are then added into C.
+    /// </summary>
+    private static void GemvSplitDepth<TOps, TV, TW>(GemmArguments g, int threads)
+        where TOps : IVectorOps<TV> where TV : unmanaged where TW : unmanaged
+    {
+        int parts = Math.Max(1, Math.Min(2 * threads, g.K / 64));
+        long partLength = (long)g.M * g.N;
+        float* partials = GemvPartials(parts * partLength);
+        CpuParallel.For(parts, threads, (start, end) =>
+        {
+            for (int p = start; p < end; p++)
+            {
+                int k0 = (int)((long)g.K * p / parts), k1 = (int)((long)g.K * (p + 1) / parts);
+                float* y = partials + p * partLength;
+                new Span<float>(y, (int)partLength).Clear();
+                for (int i = 0; i < g.M; i++)
+                    GemvKN<TOps, TV, TW>(y + (long)i * g.N, g.A + i * g.ARowStride + k0 * g.ADepthStride, g.ADepthStride,
+                        (TW*)g.B + k0 * g.Ldb, g.Ldb, k1 - k0, 0, g.N);
+            }
+        });
+        for (int i = 0; i < g.M; i++)
+        {
+            var c = new Span<float>(g.C + i * g.Ldc, g.N);
+            for (int p = 0; p < parts; p++) TensorPrimitives.Add(c, new ReadOnlySpan<float>(partials + p * partLength + (long)i * g.N, g.N), c);
+        }
+    }
+
+    [ThreadStatic] private static float* _gemvPartials; // the calling thread's partial sums, grown as needed, never freed
+    [ThreadStatic] private static long _gemvPartialsLength;
+
+    private static float* GemvPartials(long length)
+    {
+        if (_gemvPartialsLength < length)
+        {
+            if (_gemvPartials != null) NativeMemory.AlignedFree(_gemvPartials);
+            _gemvPartials = (float*)NativeMemory.AlignedAlloc((nuint)(length * sizeof(float)), 64);
+            _gemvPartialsLength = length;
+        }
+        return _gemvPartials;
     }
 
     private static float* Scratch()
