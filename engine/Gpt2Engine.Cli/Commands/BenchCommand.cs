@@ -49,7 +49,13 @@ internal static class BenchCommand
                 var output = parse.InvocationConfiguration.Output;
                 int[] prompts = parse.GetValue(promptSweep) ?? [parse.GetValue(promptTokens)];
                 using var loaded = CheckpointLoader.Load(weightsPath);
-                var settings = new ProfileSettings(threadCounts, prompts, parse.GetValue(genTokens), TrainBatch: 4, TrainLength: Math.Min(64, loaded.Config.ContextLength));
+                // The profiled training step holds parameters, gradients and both AdamW moments in float32 (16 bytes a
+                // parameter, before activations): skip it where that would not fit in half the machine's memory.
+                long trainingBytes = 16 * loaded.Config.ParameterCount;
+                bool trainingFits = trainingBytes < GC.GetGCMemoryInfo().TotalAvailableMemoryBytes / 2;
+                if (!trainingFits)
+                    parse.InvocationConfiguration.Error.WriteLine($"gpt2-engine: not profiling a training step: its {trainingBytes / (double)(1L << 30):F1} GiB of training state would not fit in memory");
+                var settings = new ProfileSettings(threadCounts, prompts, parse.GetValue(genTokens), TrainBatch: trainingFits ? 4 : 0, TrainLength: Math.Min(64, loaded.Config.ContextLength));
                 var report = Profiler.Run(loaded, t => BackendFactory.Create(deviceName, parse.InvocationConfiguration.Error, t), settings, Gpt2Tokenizer.Default);
                 if (!parse.GetValue(json)) report.WriteText(output);
                 else
