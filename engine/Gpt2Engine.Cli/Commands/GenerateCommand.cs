@@ -110,13 +110,19 @@ internal static class GenerateCommand
 
     /// <summary>
     /// Standard output as a stream whose writes fail with an IOException once the reader has gone: .NET's console
-    /// stream silently swallows EPIPE, so on Unix we write to file descriptor 1 directly. When the command runs
-    /// with another writer (tests), the bytes go there.
+    /// stream silently swallows EPIPE, so on Unix a pipe is written through file descriptor 1 directly. A regular
+    /// file keeps the console stream: a FileStream would write at its own offset (pwrite) and the shell's next
+    /// writes to the same file would land on top of ours. When the command runs with another writer (tests), the
+    /// bytes go there.
     /// </summary>
     private static Stream OpenStandardOutput(TextWriter output)
     {
         if (!ReferenceEquals(output, Console.Out)) return new TextWriterStream(output);
-        return OperatingSystem.IsWindows() ? Console.OpenStandardOutput() : new FileStream(new SafeFileHandle(1, ownsHandle: false), FileAccess.Write, bufferSize: 0);
+        if (OperatingSystem.IsWindows()) return Console.OpenStandardOutput();
+        var descriptor = new FileStream(new SafeFileHandle(1, ownsHandle: false), FileAccess.Write, bufferSize: 0);
+        if (!descriptor.CanSeek) return descriptor;
+        descriptor.Dispose();
+        return Console.OpenStandardOutput();
     }
 
     private static bool Wait(ValueTask<bool> task) => task.IsCompletedSuccessfully ? task.Result : task.AsTask().GetAwaiter().GetResult();
