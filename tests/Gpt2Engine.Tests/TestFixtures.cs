@@ -1,5 +1,6 @@
 using Xunit;
 using Gpt2Engine.Checkpoints;
+using Gpt2Engine.Model;
 
 namespace Gpt2Engine.Tests;
 
@@ -13,6 +14,28 @@ public static class TestFixtures
 
     /// <summary>The tiny model's reference tensors (logits, loss, grad.*, losses, updated.*, prompt, greedy, greedy_logits).</summary>
     public static SafetensorsFile OpenTinyExpected() => SafetensorsFile.Open(Path("tiny", "expected.safetensors"));
+
+    /// <summary>
+    /// Greedy decoding of the fixture's prompt through <paramref name="model"/>'s KV cache: every step's last-position
+    /// logits within 1e-5 of the fixture's greedy_logits, and the same tokens.
+    /// </summary>
+    public static void AssertGreedyDecodingMatchesTiny(Gpt2Model model)
+    {
+        using var expected = OpenTinyExpected();
+        int[] prompt = expected["prompt"].AsSpan<int>().ToArray(), greedy = expected["greedy"].AsSpan<int>().ToArray();
+        var greedyLogits = expected["greedy_logits"].AsSpan<float>();
+        int V = model.Config.VocabSize;
+        using var session = model.CreateSession(1);
+        var logits = session.Forward(prompt, prompt.Length);
+        for (int step = 0; step < greedy.Length; step++)
+        {
+            Assert.True(MaxAbsDiff(logits, greedyLogits.Slice(step * V, V)) <= 1e-5, $"step {step}");
+            int next = 0;
+            for (int i = 1; i < V; i++) if (logits[i] > logits[next]) next = i;
+            Assert.Equal(greedy[step], next);
+            logits = session.Forward(new[] { next }, 1);
+        }
+    }
 
     /// <summary>Largest |a - b| over two equally long arrays.</summary>
     public static double MaxAbsDiff(ReadOnlySpan<float> a, ReadOnlySpan<float> b)

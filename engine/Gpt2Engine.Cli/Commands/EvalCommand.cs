@@ -1,7 +1,5 @@
 using System.CommandLine;
 using System.Globalization;
-using System.Text;
-using System.Text.Json;
 using Gpt2Engine.Evaluation;
 using Gpt2Engine.Model;
 using Gpt2Engine.Tokenization;
@@ -45,23 +43,18 @@ internal static class EvalCommand
         return command;
     }
 
-    private static string Json(string weights, LambadaResult r)
+    private static string Json(string weights, LambadaResult r) => JsonText.Write(w =>
     {
-        var stream = new MemoryStream();
-        using (var w = new Utf8JsonWriter(stream, new JsonWriterOptions { Indented = true }))
-        {
-            w.WriteStartObject();
-            w.WriteString("task", "lambada");
-            w.WriteString("weights", weights);
-            w.WriteNumber("passages", r.Examples);
-            w.WriteNumber("target_tokens", r.TargetTokens);
-            w.WriteNumber("nats", r.Nats);
-            w.WriteNumber("perplexity", r.Perplexity);
-            w.WriteNumber("token_perplexity", r.TokenPerplexity);
-            w.WriteNumber("accuracy", r.Accuracy);
-            w.WriteNumber("filtered_accuracy", r.FilteredAccuracy);
-            w.WriteEndObject();
-        }
-        return Encoding.UTF8.GetString(stream.ToArray());
-    }
+        w.WriteStartObject();
+        w.WriteString("task", "lambada");
+        w.WriteString("weights", weights);
+        w.WriteNumber("passages", r.Examples);
+        w.WriteNumber("target_tokens", r.TargetTokens);
+        w.WriteNumber("nats", r.Nats);
+        w.WriteNumber("perplexity", r.Perplexity);
+        w.WriteNumber("token_perplexity", r.TokenPerplexity);
+        w.WriteNumber("accuracy", r.Accuracy);
+        w.WriteNumber("filtered_accuracy", r.FilteredAccuracy);
+        w.WriteEndObject();
+    }, indented: true);
 }

@@ -1,7 +1,5 @@
 using System.CommandLine;
 using System.Globalization;
-using System.Text;
-using System.Text.Json;
 using Gpt2Engine.Evaluation;
 using Gpt2Engine.Model;
 using Gpt2Engine.Tokenization;
@@ -46,34 +44,29 @@ internal static class ScoreCommand
     private static string Line(TextScore s) => string.Create(CultureInfo.InvariantCulture,
         $"{s.Name}: {s.Tokens:N0} tokens, {s.Bytes:N0} bytes: loss {s.Loss:F4} nats/token, perplexity {s.Perplexity:F3}, {s.BitsPerByte:F4} bits/byte");
 
-    private static string Json(string weights, int window, int stride, List<TextScore> scores, TextScore total)
+    private static string Json(string weights, int window, int stride, List<TextScore> scores, TextScore total) => JsonText.Write(w =>
     {
-        var stream = new MemoryStream();
-        using (var w = new Utf8JsonWriter(stream, new JsonWriterOptions { Indented = true }))
+        void Score(TextScore s)
         {
-            void Score(TextScore s)
-            {
-                w.WriteStartObject();
-                w.WriteString("file", s.Name);
-                w.WriteNumber("tokens", s.Tokens);
-                w.WriteNumber("bytes", s.Bytes);
-                w.WriteNumber("nats", s.Nats);
-                w.WriteNumber("loss", s.Loss);
-                w.WriteNumber("perplexity", s.Perplexity);
-                w.WriteNumber("bits_per_byte", s.BitsPerByte);
-                w.WriteEndObject();
-            }
             w.WriteStartObject();
-            w.WriteString("weights", weights);
-            w.WriteNumber("window", window);
-            w.WriteNumber("stride", stride);
-            w.WriteStartArray("files");
-            scores.ForEach(Score);
-            w.WriteEndArray();
-            w.WritePropertyName("total");
-            Score(total);
+            w.WriteString("file", s.Name);
+            w.WriteNumber("tokens", s.Tokens);
+            w.WriteNumber("bytes", s.Bytes);
+            w.WriteNumber("nats", s.Nats);
+            w.WriteNumber("loss", s.Loss);
+            w.WriteNumber("perplexity", s.Perplexity);
+            w.WriteNumber("bits_per_byte", s.BitsPerByte);
             w.WriteEndObject();
         }
-        return Encoding.UTF8.GetString(stream.ToArray());
-    }
+        w.WriteStartObject();
+        w.WriteString("weights", weights);
+        w.WriteNumber("window", window);
+        w.WriteNumber("stride", stride);
+        w.WriteStartArray("files");
+        scores.ForEach(Score);
+        w.WriteEndArray();
+        w.WritePropertyName("total");
+        Score(total);
+        w.WriteEndObject();
+    }, indented: true);
 }

@@ -1,5 +1,4 @@
 using System.Diagnostics;
-using System.Text.Json;
 using Gpt2Engine.Model;
 
 namespace Gpt2Engine.Benchmarks;
@@ -15,28 +14,23 @@ public sealed record InferenceBenchmarkResult(
     /// <summary>Generation speed over the bandwidth roof (every weight read once per token at the probe's bandwidth).</summary>
     public double FractionOfRoof => AchievedBytesPerSecond / RoofBytesPerSecond;
 
-    public string ToJson()
+    public string ToJson() => JsonText.Write(json =>
     {
-        using var stream = new MemoryStream();
-        using (var json = new Utf8JsonWriter(stream))
-        {
-            json.WriteStartObject();
-            json.WriteString("weights", Weights);
-            json.WriteString("backend", Backend);
-            json.WriteNumber("prompt_tokens", PromptTokens);
-            json.WriteNumber("gen_tokens", GenTokens);
-            json.WriteNumber("load_s", Math.Round(LoadSeconds, 4));
-            json.WriteNumber("prompt_tokens_per_s", Math.Round(PromptTokensPerSecond, 2));
-            json.WriteNumber("gen_tokens_per_s", Math.Round(GenTokensPerSecond, 2));
-            json.WriteNumber("gen_ms_per_token", Math.Round(GenMillisecondsPerToken, 3));
-            json.WriteNumber("weight_bytes", WeightBytesPerToken);
-            json.WriteNumber("achieved_gb_per_s", Math.Round(AchievedBytesPerSecond / 1e9, 3));
-            json.WriteNumber("roof_gb_per_s", Math.Round(RoofBytesPerSecond / 1e9, 3));
-            json.WriteNumber("fraction_of_roof", Math.Round(FractionOfRoof, 4));
-            json.WriteEndObject();
-        }
-        return System.Text.Encoding.UTF8.GetString(stream.ToArray());
-    }
+        json.WriteStartObject();
+        json.WriteString("weights", Weights);
+        json.WriteString("backend", Backend);
+        json.WriteNumber("prompt_tokens", PromptTokens);
+        json.WriteNumber("gen_tokens", GenTokens);
+        json.WriteNumber("load_s", Math.Round(LoadSeconds, 4));
+        json.WriteNumber("prompt_tokens_per_s", Math.Round(PromptTokensPerSecond, 2));
+        json.WriteNumber("gen_tokens_per_s", Math.Round(GenTokensPerSecond, 2));
+        json.WriteNumber("gen_ms_per_token", Math.Round(GenMillisecondsPerToken, 3));
+        json.WriteNumber("weight_bytes", WeightBytesPerToken);
+        json.WriteNumber("achieved_gb_per_s", Math.Round(AchievedBytesPerSecond / 1e9, 3));
+        json.WriteNumber("roof_gb_per_s", Math.Round(RoofBytesPerSecond / 1e9, 3));
+        json.WriteNumber("fraction_of_roof", Math.Round(FractionOfRoof, 4));
+        json.WriteEndObject();
+    });
 
     public override string ToString() =>
         $"""

@@ -1,6 +1,4 @@
 using System.Globalization;
-using System.Text;
-using System.Text.Json;
 using Gpt2Engine.Model;
 
 namespace Gpt2Engine.Training;
@@ -11,25 +9,20 @@ namespace Gpt2Engine.Training;
 public sealed record TrainingBenchmarkResult(Gpt2Config Config, int BatchSize, int SequenceLength, int Steps, string Backend,
     double MillisecondsPerStep, double TokensPerSecond, double GigaflopsPerSecond, long PeakMemoryBytes)
 {
-    public string ToJson()
+    public string ToJson() => JsonText.Write(json =>
     {
-        using var stream = new MemoryStream();
-        using (var json = new Utf8JsonWriter(stream))
-        {
-            json.WriteStartObject();
-            json.WriteString("config", Config.ToString());
-            json.WriteString("backend", Backend);
-            json.WriteNumber("batch", BatchSize);
-            json.WriteNumber("seq", SequenceLength);
-            json.WriteNumber("steps", Steps);
-            json.WriteNumber("train_ms_per_step", Math.Round(MillisecondsPerStep, 2));
-            json.WriteNumber("train_tokens_per_s", Math.Round(TokensPerSecond, 2));
-            json.WriteNumber("train_gflops_per_s", Math.Round(GigaflopsPerSecond, 3));
-            json.WriteNumber("peak_memory_bytes", PeakMemoryBytes);
-            json.WriteEndObject();
-        }
-        return Encoding.UTF8.GetString(stream.ToArray());
-    }
+        json.WriteStartObject();
+        json.WriteString("config", Config.ToString());
+        json.WriteString("backend", Backend);
+        json.WriteNumber("batch", BatchSize);
+        json.WriteNumber("seq", SequenceLength);
+        json.WriteNumber("steps", Steps);
+        json.WriteNumber("train_ms_per_step", Math.Round(MillisecondsPerStep, 2));
+        json.WriteNumber("train_tokens_per_s", Math.Round(TokensPerSecond, 2));
+        json.WriteNumber("train_gflops_per_s", Math.Round(GigaflopsPerSecond, 3));
+        json.WriteNumber("peak_memory_bytes", PeakMemoryBytes);
+        json.WriteEndObject();
+    });
 
     public override string ToString() =>
         string.Create(CultureInfo.InvariantCulture,

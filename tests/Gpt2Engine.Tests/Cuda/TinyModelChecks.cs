@@ -104,21 +104,8 @@ internal static class TinyModelChecks
     /// <summary>Inference from the checkpoint uploaded with UseWeights, KV cache on the backend: the fixture's greedy logits.</summary>
     public static void CachedGreedyDecodingMatches(Backend cuda)
     {
-        using var expected = TestFixtures.OpenTinyExpected();
         using var model = new Gpt2Model(CheckpointLoader.Load(TestFixtures.TinyModel), cuda, ownsWeights: true);
-        int[] prompt = expected["prompt"].AsSpan<int>().ToArray(), greedy = expected["greedy"].AsSpan<int>().ToArray();
-        var greedyLogits = expected["greedy_logits"].AsSpan<float>();
-        int V = model.Config.VocabSize;
-        using var session = model.CreateSession(1);
-        var logits = session.Forward(prompt, prompt.Length);
-        for (int step = 0; step < greedy.Length; step++)
-        {
-            Assert.True(TestFixtures.MaxAbsDiff(logits, greedyLogits.Slice(step * V, V)) <= 1e-5, $"step {step}");
-            int next = 0;
-            for (int i = 1; i < V; i++) if (logits[i] > logits[next]) next = i;
-            Assert.Equal(greedy[step], next);
-            logits = session.Forward([next], 1);
-        }
+        TestFixtures.AssertGreedyDecodingMatchesTiny(model);
     }
     /// <summary>
     /// bf16 weights stay bf16 on the backend: the same KV-cached decoding as the CPU backend on the same bf16 weights.
