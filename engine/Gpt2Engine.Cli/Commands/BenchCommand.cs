@@ -47,7 +47,7 @@ internal static class BenchCommand
             if (parse.GetValue(profile))
             {
                 var output = parse.InvocationConfiguration.Output;
-                int[] prompts = parse.GetValue(promptSweep) ?? [parse.GetValue(promptTokens)];
+                int[] prompts = parse.GetValue(promptSweep) is { Length: > 0 } sweep ? sweep : [parse.GetValue(promptTokens)];
                 using var loaded = CheckpointLoader.Load(weightsPath);
                 // The profiled training step holds parameters, gradients and both AdamW moments in float32 (16 bytes a
                 // parameter, before activations): skip it where that would not fit in half the machine's memory.
@@ -70,8 +70,9 @@ internal static class BenchCommand
             int threadCount = threadCounts[0];
             using var backend = BackendFactory.Create(deviceName, parse.InvocationConfiguration.Error, threadCount);
             // The host's read bandwidth: the roof of CPU decoding (on a GPU it is only a point of reference).
-            double roof = MemoryBandwidth.MeasureRead(backend is CpuBackend cpu ? cpu.Threads : Environment.ProcessorCount);
-            var result = InferenceBenchmark.Run(weightsPath, () => Gpt2Model.Load(weightsPath, backend), parse.GetValue(promptTokens), parse.GetValue(genTokens), roof);
+            int probeThreads = backend is CpuBackend cpu ? cpu.Threads : Environment.ProcessorCount;
+            var result = InferenceBenchmark.Run(weightsPath, () => Gpt2Model.Load(weightsPath, backend), parse.GetValue(promptTokens), parse.GetValue(genTokens),
+                () => MemoryBandwidth.MeasureRead(probeThreads));
             parse.InvocationConfiguration.Output.WriteLine(parse.GetValue(json) ? result.ToJson() : result.ToString());
             return 0;
         }));
@@ -81,6 +82,7 @@ internal static class BenchCommand
     /// <summary>A comma-separated list of integers ("1,2").</summary>
     private static int[] IntList(ArgumentResult result)
     {
+        if (result.Tokens.Count == 0) return []; // the option is absent: its default
         string text = string.Join(',', result.Tokens.Select(t => t.Value));
         var values = text.Split(',', StringSplitOptions.RemoveEmptyEntries);
         if (values.Length > 0 && values.All(v => int.TryParse(v, out _))) return [.. values.Select(int.Parse)];

@@ -5,14 +5,18 @@ using System.Text.Json;
 namespace Gpt2Engine.Checkpoints;
 
 /// <summary>
-/// Writes a safetensors file atomically: the JSON header padded with spaces so the data starts on an 8-byte boundary,
-/// then the tensors back to back, widest dtype first (so every tensor is aligned to its element size).
+/// Writes a safetensors file atomically: the JSON header padded with spaces so the data starts on a 64-byte boundary
+/// (a cache line: the kernels read mapped weights in place, and a vector load across two lines costs ~20% of decode
+/// speed), then the tensors back to back, widest dtype first and whole cache lines first within a dtype, so every
+/// tensor is aligned to its element size and GPT-2's (whose sizes are multiples of 64 bytes) to a cache line.
 /// </summary>
 public static class SafetensorsWriter
 {
+    private const int DataAlignment = 64;
+
     public static void Write(string path, IEnumerable<TensorView> tensors, IReadOnlyDictionary<string, string>? metadata = null)
     {
-        var ordered = tensors.OrderByDescending(t => t.DType.SizeOf()).ToList();
+        var ordered = tensors.OrderByDescending(t => t.DType.SizeOf()).ThenBy(t => t.ByteLength % DataAlignment != 0).ToList();
         if (ordered.Select(t => t.Name).Distinct().Count() != ordered.Count || ordered.Any(t => t.Name == "__metadata__"))
             throw new ArgumentException("tensor names must be unique and not '__metadata__'");
 
@@ -43,7 +47,7 @@ public static class SafetensorsWriter
             }
             writer.WriteEndObject();
         }
-        int padding = (int)((8 - json.Length % 8) % 8);
+        int padding = (int)((DataAlignment - (8 + json.Length) % DataAlignment) % DataAlignment);
         json.Write(Encoding.ASCII.GetBytes(new string(' ', padding)));
 
         CheckpointFiles.WriteAtomic(path, stream =>

@@ -57,7 +57,8 @@ internal static unsafe class AttentionKernels
         int positions = position0 + T;
         CpuParallel.For(B * NH * T, threads, (start, end) =>
         {
-            float[] scores = new float[positions];
+            // GPT-2's context (1024 positions) fits on the stack: no allocation per token.
+            Span<float> scores = positions <= 4096 ? stackalloc float[positions] : new float[positions];
             fixed (float* scoresPointer = scores)
             {
                 for (int unit = start; unit < end; unit++)

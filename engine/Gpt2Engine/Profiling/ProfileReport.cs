@@ -27,7 +27,8 @@ public sealed record ProfileReport(string Model, string Backend, IReadOnlyList<G
         foreach (var g in Generation)
         {
             output.WriteLine();
-            output.WriteLine(Invariant($"generate: {g.Threads} threads, prompt {g.PromptTokens} tokens + {g.NewTokens} new: prefill {g.PrefillMs:F1} ms, decode {g.MsPerToken:F2} ms/token, total {g.TotalMs:F1} ms"));
+            string decode = g.NewTokens > 1 ? Invariant($"decode {g.MsPerToken:F2} ms/token") : "no decode step";
+            output.WriteLine(Invariant($"generate: {g.Threads} threads, prompt {g.PromptTokens} tokens + {g.NewTokens} new: prefill {g.PrefillMs:F1} ms, {decode}, total {g.TotalMs:F1} ms"));
             WriteOps(output, g.Ops, g.TotalMs);
         }
         foreach (var t in Training)

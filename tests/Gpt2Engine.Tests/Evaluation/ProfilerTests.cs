@@ -103,4 +103,15 @@ public sealed class ProfilerTests
         Assert.Equal([(1, 4), (1, 8), (2, 4), (2, 8)], root.GetProperty("generation").EnumerateArray().Select(g => (g.GetProperty("threads").GetInt32(), g.GetProperty("prompt_tokens").GetInt32())));
         Assert.Equal(2, root.GetProperty("training").GetArrayLength());
     }
+
+    [Fact]
+    public void Bench_profile_without_a_sweep_profiles_the_prompt_length()
+    {
+        var output = new StringWriter();
+        var error = new StringWriter();
+        int code = CliApp.Run(["bench", "--weights", TestFixtures.TinyModel, "--profile", "--threads", "1", "--prompt-tokens", "5", "--gen-tokens", "3", "--json"], output, error);
+        Assert.True(code == 0, error.ToString());
+        var generation = JsonDocument.Parse(output.ToString()).RootElement.GetProperty("generation");
+        Assert.Equal([5], generation.EnumerateArray().Select(g => g.GetProperty("prompt_tokens").GetInt32()));
+    }
 }
