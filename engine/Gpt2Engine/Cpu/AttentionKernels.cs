@@ -1,4 +1,5 @@
 using System.Numerics.Tensors;
+using System.Runtime.Intrinsics;
 
 namespace Gpt2Engine.Cpu;
 
@@ -8,21 +9,75 @@ namespace Gpt2Engine.Cpu;
 /// </summary>
 internal static unsafe class AttentionKernels
 {
-    /// <summary>One query against keys 0..last: fills att[0..last] with the softmax and writes the weighted values to output.</summary>
-    private static void AttendOne(float* output, float* att, float* query, float* keys, float* values, long rowStride, int last, int headSize, float scale)
+    /// <summary>
+    /// One query against keys 0..last: fills att[0..last] with the softmax and writes the weighted values to output.
+    /// A head is short (64 floats in GPT-2), so the dot products and the weighted sum are inlined vector loops: a
+    /// library call per key would cost more than the arithmetic.
+    /// </summary>
+    internal static void AttendOne(SimdLevel level, float* output, float* att, float* query, float* keys, float* values, long rowStride, int last, int headSize, float scale)
     {
-        var q = new ReadOnlySpan<float>(query, headSize);
+        switch (level)
+        {
+            case SimdLevel.V512: AttendOne<Ops512, Vector512<float>>(output, att, query, keys, values, rowStride, last, headSize, scale); break;
+            case SimdLevel.V256: AttendOne<Ops256, Vector256<float>>(output, att, query, keys, values, rowStride, last, headSize, scale); break;
+            case SimdLevel.V128: AttendOne<Ops128, Vector128<float>>(output, att, query, keys, values, rowStride, last, headSize, scale); break;
+            default: AttendOneReference(output, att, query, keys, values, rowStride, last, headSize, scale); break;
+        }
+    }
+
+    private static void AttendOne<TOps, TV>(float* output, float* att, float* query, float* keys, float* values, long rowStride, int last, int headSize, float scale)
+        where TOps : IVectorOps<TV> where TV : unmanaged
+    {
+        int vectorEnd = headSize / TOps.Count * TOps.Count;
+        for (int t2 = 0; t2 <= last; t2++)
+        {
+            float* key = keys + t2 * rowStride;
+            TV acc = TOps.Zero;
+            int i = 0;
+            for (; i < vectorEnd; i += TOps.Count) acc = TOps.MultiplyAdd(TOps.Load(query + i), TOps.Load(key + i), acc);
+            float dot = TOps.Sum(acc);
+            for (; i < headSize; i++) dot += query[i] * key[i];
+            att[t2] = dot * scale;
+        }
         var scores = new Span<float>(att, last + 1);
-        for (int t2 = 0; t2 <= last; t2++) scores[t2] = TensorPrimitives.Dot(q, new ReadOnlySpan<float>(keys + t2 * rowStride, headSize)) * scale;
         TensorPrimitives.Subtract(scores, TensorPrimitives.Max(scores), scores);
         TensorPrimitives.Exp(scores, scores);
         TensorPrimitives.Multiply(scores, 1f / TensorPrimitives.Sum(scores), scores);
-        var y = new Span<float>(output, headSize);
-        y.Clear();
-        for (int t2 = 0; t2 <= last; t2++) TensorPrimitives.MultiplyAdd(new ReadOnlySpan<float>(values + t2 * rowStride, headSize), scores[t2], y, y);
+        new Span<float>(output, headSize).Clear();
+        for (int t2 = 0; t2 <= last; t2++)
+        {
+            float weight = att[t2];
+            TV w = TOps.Broadcast(weight);
+            float* value = values + t2 * rowStride;
+            int i = 0;
+            for (; i < vectorEnd; i += TOps.Count) TOps.Store(output + i, TOps.MultiplyAdd(w, TOps.Load(value + i), TOps.Load(output + i)));
+            for (; i < headSize; i++) output[i] += weight * value[i];
+        }
     }
 
-    public static void Forward(float* output, float* att, float* qkv, int B, int T, int C, int NH, int threads)
+    /// <summary>The scalar reference of <see cref="AttendOne"/>, and the <see cref="SimdLevel.Scalar"/> path.</summary>
+    internal static void AttendOneReference(float* output, float* att, float* query, float* keys, float* values, long rowStride, int last, int headSize, float scale)
+    {
+        float max = float.NegativeInfinity;
+        for (int t2 = 0; t2 <= last; t2++)
+        {
+            float dot = 0f;
+            for (int i = 0; i < headSize; i++) dot += query[i] * keys[t2 * rowStride + i];
+            att[t2] = dot * scale;
+            max = MathF.Max(max, att[t2]);
+        }
+        float sum = 0f;
+        for (int t2 = 0; t2 <= last; t2++) sum += att[t2] = MathF.Exp(att[t2] - max);
+        for (int t2 = 0; t2 <= last; t2++) att[t2] /= sum;
+        for (int i = 0; i < headSize; i++)
+        {
+            float y = 0f;
+            for (int t2 = 0; t2 <= last; t2++) y += att[t2] * values[t2 * rowStride + i];
+            output[i] = y;
+        }
+    }
+
+    public static void Forward(float* output, float* att, float* qkv, int B, int T, int C, int NH, int threads, SimdLevel level)
     {
         int hs = C / NH;
         float scale = 1f / MathF.Sqrt(hs);
@@ -33,14 +88,14 @@ internal static unsafe class AttentionKernels
                 int t = unit % T, h = unit / T % NH, b = unit / T / NH;
                 float* rows = qkv + (long)b * T * 3 * C;
                 float* attRow = att + (((long)b * NH + h) * T + t) * T;
-                AttendOne(output + ((long)b * T + t) * C + h * hs, attRow, rows + (long)t * 3 * C + h * hs,
+                AttendOne(level, output + ((long)b * T + t) * C + h * hs, attRow, rows + (long)t * 3 * C + h * hs,
                     rows + C + h * hs, rows + 2 * C + h * hs, 3 * C, t, hs, scale);
                 for (int t2 = t + 1; t2 < T; t2++) attRow[t2] = 0f;
             }
         });
     }
 
-    public static void ForwardCached(float* output, float* qkv, float* keyCache, float* valueCache, int B, int T, int position0, int maxT, int C, int NH, int threads)
+    public static void ForwardCached(float* output, float* qkv, float* keyCache, float* valueCache, int B, int T, int position0, int maxT, int C, int NH, int threads, SimdLevel level)
     {
         int hs = C / NH;
         float scale = 1f / MathF.Sqrt(hs);
@@ -66,7 +121,7 @@ internal static unsafe class AttentionKernels
                     int t = unit % T, h = unit / T % NH, b = unit / T / NH;
                     float* query = qkv + ((long)b * T + t) * 3 * C + h * hs;
                     long cacheBase = (long)b * maxT * C + h * hs;
-                    AttendOne(output + ((long)b * T + t) * C + h * hs, scoresPointer, query, keyCache + cacheBase, valueCache + cacheBase, C, position0 + t, hs, scale);
+                    AttendOne(level, output + ((long)b * T + t) * C + h * hs, scoresPointer, query, keyCache + cacheBase, valueCache + cacheBase, C, position0 + t, hs, scale);
                 }
             }
         });

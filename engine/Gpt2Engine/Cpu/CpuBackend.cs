@@ -80,10 +80,10 @@ public sealed unsafe class CpuBackend : Backend
         MatmulKernels.ForwardTransposed(F(output), F(input), (void*)weight.Address, weight.DType, N, C, OC, Threads, Level);
 
     public override void Attention(DeviceBuffer output, DeviceBuffer att, DeviceBuffer qkv, int B, int T, int C, int NH) =>
-        AttentionKernels.Forward(F(output), F(att), F(qkv), B, T, C, NH, Threads);
+        AttentionKernels.Forward(F(output), F(att), F(qkv), B, T, C, NH, Threads, Level);
 
     public override void AttentionCached(DeviceBuffer output, DeviceBuffer qkv, DeviceBuffer keyCache, DeviceBuffer valueCache, int B, int T, int position0, int maxT, int C, int NH) =>
-        AttentionKernels.ForwardCached(F(output), F(qkv), F(keyCache), F(valueCache), B, T, position0, maxT, C, NH, Threads);
+        AttentionKernels.ForwardCached(F(output), F(qkv), F(keyCache), F(valueCache), B, T, position0, maxT, C, NH, Threads, Level);
 
     public override void Gelu(DeviceBuffer output, DeviceBuffer input, int N) => GeluKernels.Forward(F(output), F(input), N, Threads);
 

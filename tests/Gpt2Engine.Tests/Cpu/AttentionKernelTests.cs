@@ -1,0 +1,47 @@
+using Gpt2Engine.Cpu;
+using Xunit;
+
+namespace Gpt2Engine.Tests.Cpu;
+
+/// <summary>One query's attention (scores, softmax, weighted values) at every SIMD level, against a float64 loop, on odd head sizes.</summary>
+public sealed unsafe class AttentionKernelTests
+{
+    [Theory]
+    [MemberData(nameof(MatmulKernelTests.Levels), MemberType = typeof(MatmulKernelTests))]
+    public void Attend_one_matches_float64_softmax_attention(SimdLevel level)
+    {
+        var random = new Random(7);
+        foreach (int headSize in (int[])[1, 7, 16, 19, 64, 67])
+        foreach (int last in (int[])[0, 1, 5, 40])
+        {
+            int stride = headSize + 3; // rows wider than a head, as heads sit side by side in a cache row
+            var query = Enumerable.Range(0, headSize).Select(_ => (float)(random.NextDouble() * 2 - 1)).ToArray();
+            var keys = Enumerable.Range(0, (last + 1) * stride).Select(_ => (float)(random.NextDouble() * 2 - 1)).ToArray();
+            var values = Enumerable.Range(0, (last + 1) * stride).Select(_ => (float)(random.NextDouble() * 2 - 1)).ToArray();
+            float scale = 1f / MathF.Sqrt(headSize);
+
+            var scores = new double[last + 1];
+            for (int t = 0; t <= last; t++)
+            {
+                double dot = 0;
+                for (int i = 0; i < headSize; i++) dot += (double)query[i] * keys[t * stride + i];
+                scores[t] = dot * scale;
+            }
+            double max = scores.Max(), sum = scores.Sum(s => Math.Exp(s - max));
+            var probabilities = scores.Select(s => Math.Exp(s - max) / sum).ToArray();
+            var expected = new double[headSize];
+            for (int i = 0; i < headSize; i++)
+                for (int t = 0; t <= last; t++) expected[i] += probabilities[t] * values[t * stride + i];
+
+            var output = new float[headSize];
+            var att = new float[last + 1];
+            fixed (float* o = output, a = att, q = query, k = keys, v = values)
+                AttentionKernels.AttendOne(level, o, a, q, k, v, stride, last, headSize, scale);
+
+            for (int t = 0; t <= last; t++)
+                Assert.True(Math.Abs(att[t] - probabilities[t]) <= 1e-6, $"{level} head {headSize} last {last}: att[{t}] = {att[t]}, expected {probabilities[t]:G9}");
+            for (int i = 0; i < headSize; i++)
+                Assert.True(Math.Abs(output[i] - expected[i]) <= 1e-5, $"{level} head {headSize} last {last}: y[{i}] = {output[i]}, expected {expected[i]:G9}");
+        }
+    }
+}
