@@ -99,16 +99,19 @@ internal static unsafe class AttentionKernels
     {
         int hs = C / NH;
         float scale = 1f / MathF.Sqrt(hs);
+        // The cache is [B, NH, maxT, head]: each head's keys and values are one sequential stream (a row-major
+        // [B, maxT, C] cache would read 256 bytes per 3 KB stride).
         for (int b = 0; b < B; b++)
-        {
             for (int t = 0; t < T; t++)
             {
                 float* row = qkv + ((long)b * T + t) * 3 * C;
-                long slot = ((long)b * maxT + position0 + t) * C;
-                new ReadOnlySpan<float>(row + C, C).CopyTo(new Span<float>(keyCache + slot, C));
-                new ReadOnlySpan<float>(row + 2 * C, C).CopyTo(new Span<float>(valueCache + slot, C));
+                for (int h = 0; h < NH; h++)
+                {
+                    long slot = (((long)b * NH + h) * maxT + position0 + t) * hs;
+                    new ReadOnlySpan<float>(row + C + h * hs, hs).CopyTo(new Span<float>(keyCache + slot, hs));
+                    new ReadOnlySpan<float>(row + 2 * C + h * hs, hs).CopyTo(new Span<float>(valueCache + slot, hs));
+                }
             }
-        }
         int positions = position0 + T;
         CpuParallel.For(B * NH * T, threads, (start, end) =>
         {
@@ -120,8 +123,8 @@ internal static unsafe class AttentionKernels
                 {
                     int t = unit % T, h = unit / T % NH, b = unit / T / NH;
                     float* query = qkv + ((long)b * T + t) * 3 * C + h * hs;
-                    long cacheBase = (long)b * maxT * C + h * hs;
-                    AttendOne(level, output + ((long)b * T + t) * C + h * hs, scoresPointer, query, keyCache + cacheBase, valueCache + cacheBase, C, position0 + t, hs, scale);
+                    long cacheBase = ((long)b * NH + h) * maxT * hs;
+                    AttendOne(level, output + ((long)b * T + t) * C + h * hs, scoresPointer, query, keyCache + cacheBase, valueCache + cacheBase, hs, position0 + t, hs, scale);
                 }
             }
         });

@@ -42,7 +42,8 @@ public abstract class Backend : IDisposable
     public abstract void Attention(DeviceBuffer output, DeviceBuffer att, DeviceBuffer qkv, int B, int T, int C, int NH);
     /// <summary>
     /// Incremental attention: qkv[B,T,3C] holds positions position0..position0+T-1. Their keys and values are
-    /// written into keyCache/valueCache [B,maxT,C] first; each query then attends to cache positions 0..its own.
+    /// written into keyCache/valueCache (B x maxT x C floats each, laid out as the backend likes: only this operation
+    /// reads them) first; each query then attends to cache positions 0..its own.
     /// </summary>
     public abstract void AttentionCached(DeviceBuffer output, DeviceBuffer qkv, DeviceBuffer keyCache, DeviceBuffer valueCache, int B, int T, int position0, int maxT, int C, int NH);
     /// <summary>GELU, tanh form: 0.5 x (1 + tanh(sqrt(2/pi) (x + 0.044715 x^3))).</summary>
