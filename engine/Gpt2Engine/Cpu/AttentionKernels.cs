@@ -28,13 +28,35 @@ internal static unsafe class AttentionKernels
     private static void AttendOne<TOps, TV>(float* output, float* att, float* query, float* keys, float* values, long rowStride, int last, int headSize, float scale)
         where TOps : IVectorOps<TV> where TV : unmanaged
     {
-        int vectorEnd = headSize / TOps.Count * TOps.Count;
-        for (int t2 = 0; t2 <= last; t2++)
+        int n = TOps.Count, vectorEnd = headSize / n * n;
+        // Scores, four keys at a time: four independent FMA chains and horizontal sums.
+        int t2 = 0;
+        for (; t2 + 4 <= last + 1; t2 += 4)
+        {
+            float* k0 = keys + t2 * rowStride, k1 = k0 + rowStride, k2 = k1 + rowStride, k3 = k2 + rowStride;
+            TV a0 = TOps.Zero, a1 = TOps.Zero, a2 = TOps.Zero, a3 = TOps.Zero;
+            int i = 0;
+            for (; i < vectorEnd; i += n)
+            {
+                TV q = TOps.Load(query + i);
+                a0 = TOps.MultiplyAdd(q, TOps.Load(k0 + i), a0);
+                a1 = TOps.MultiplyAdd(q, TOps.Load(k1 + i), a1);
+                a2 = TOps.MultiplyAdd(q, TOps.Load(k2 + i), a2);
+                a3 = TOps.MultiplyAdd(q, TOps.Load(k3 + i), a3);
+            }
+            float d0 = TOps.Sum(a0), d1 = TOps.Sum(a1), d2 = TOps.Sum(a2), d3 = TOps.Sum(a3);
+            for (; i < headSize; i++)
+            {
+                d0 += query[i] * k0[i]; d1 += query[i] * k1[i]; d2 += query[i] * k2[i]; d3 += query[i] * k3[i];
+            }
+            att[t2] = d0 * scale; att[t2 + 1] = d1 * scale; att[t2 + 2] = d2 * scale; att[t2 + 3] = d3 * scale;
+        }
+        for (; t2 <= last; t2++)
         {
             float* key = keys + t2 * rowStride;
             TV acc = TOps.Zero;
             int i = 0;
-            for (; i < vectorEnd; i += TOps.Count) acc = TOps.MultiplyAdd(TOps.Load(query + i), TOps.Load(key + i), acc);
+            for (; i < vectorEnd; i += n) acc = TOps.MultiplyAdd(TOps.Load(query + i), TOps.Load(key + i), acc);
             float dot = TOps.Sum(acc);
             for (; i < headSize; i++) dot += query[i] * key[i];
             att[t2] = dot * scale;
@@ -43,15 +65,35 @@ internal static unsafe class AttentionKernels
         TensorPrimitives.Subtract(scores, TensorPrimitives.Max(scores), scores);
         TensorPrimitives.Exp(scores, scores);
         TensorPrimitives.Multiply(scores, 1f / TensorPrimitives.Sum(scores), scores);
-        new Span<float>(output, headSize).Clear();
-        for (int t2 = 0; t2 <= last; t2++)
+        // Weighted values: output columns in blocks held in registers across all keys (no store-to-load chain).
+        int column = 0;
+        for (; column + 4 * n <= vectorEnd; column += 4 * n)
         {
-            float weight = att[t2];
-            TV w = TOps.Broadcast(weight);
-            float* value = values + t2 * rowStride;
-            int i = 0;
-            for (; i < vectorEnd; i += TOps.Count) TOps.Store(output + i, TOps.MultiplyAdd(w, TOps.Load(value + i), TOps.Load(output + i)));
-            for (; i < headSize; i++) output[i] += weight * value[i];
+            TV y0 = TOps.Zero, y1 = TOps.Zero, y2 = TOps.Zero, y3 = TOps.Zero;
+            float* value = values + column;
+            for (int t = 0; t <= last; t++, value += rowStride)
+            {
+                TV w = TOps.Broadcast(att[t]);
+                y0 = TOps.MultiplyAdd(w, TOps.Load(value), y0);
+                y1 = TOps.MultiplyAdd(w, TOps.Load(value + n), y1);
+                y2 = TOps.MultiplyAdd(w, TOps.Load(value + 2 * n), y2);
+                y3 = TOps.MultiplyAdd(w, TOps.Load(value + 3 * n), y3);
+            }
+            TOps.Store(output + column, y0); TOps.Store(output + column + n, y1);
+            TOps.Store(output + column + 2 * n, y2); TOps.Store(output + column + 3 * n, y3);
+        }
+        for (; column < vectorEnd; column += n)
+        {
+            TV y = TOps.Zero;
+            float* value = values + column;
+            for (int t = 0; t <= last; t++, value += rowStride) y = TOps.MultiplyAdd(TOps.Broadcast(att[t]), TOps.Load(value), y);
+            TOps.Store(output + column, y);
+        }
+        for (; column < headSize; column++)
+        {
+            float y = 0f;
+            for (int t = 0; t <= last; t++) y += att[t] * values[t * rowStride + column];
+            output[column] = y;
         }
     }
 
