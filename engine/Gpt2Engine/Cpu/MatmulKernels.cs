@@ -26,7 +26,7 @@ internal static unsafe class MatmulKernels
     /// <summary>Weight streams a matrix-vector pass reads side by side, each from its own region of the matrix.</summary>
     private const int GemvStreams = 4;
 
-    [ThreadStatic] private static float* _scratch; // one packed panel + one edge tile per thread, never freed
+    [ThreadStatic] private static ScratchBuffer _packScratch; // one packed panel + one edge tile per thread
 
     // ---------------------------------------------------------------- the backend's operations
 
@@ -141,7 +141,7 @@ internal static unsafe class MatmulKernels
         int panels = (g.N + width - 1) / width;
         CpuParallel.For(panels, threads, (start, end) =>
         {
-            float* packed = Scratch(), tile = packed + DepthBlock * MaxPanelWidth;
+            float* packed = _packScratch.Get((DepthBlock + TileRows) * MaxPanelWidth), tile = packed + DepthBlock * MaxPanelWidth;
             for (int p = start; p < end; p++)
             {
                 int j0 = p * width, columns = Math.Min(width, g.N - j0);
@@ -182,7 +182,7 @@ internal static unsafe class MatmulKernels
     {
         int parts = Math.Max(1, Math.Min(2 * threads, g.K / 64));
         long partLength = (long)g.M * g.N;
-        float* partials = GemvPartials(parts * partLength);
+        float* partials = _gemvPartials.Get(parts * partLength);
         CpuParallel.For(parts, threads, (start, end) =>
         {
             for (int p = start; p < end; p++)
@@ -202,25 +202,7 @@ internal static unsafe class MatmulKernels
         }
     }
 
-    [ThreadStatic] private static float* _gemvPartials; // the calling thread's partial sums, grown as needed, never freed
-    [ThreadStatic] private static long _gemvPartialsLength;
-
-    private static float* GemvPartials(long length)
-    {
-        if (_gemvPartialsLength < length)
-        {
-            if (_gemvPartials != null) NativeMemory.AlignedFree(_gemvPartials);
-            _gemvPartials = (float*)NativeMemory.AlignedAlloc((nuint)(length * sizeof(float)), 64);
-            _gemvPartialsLength = length;
-        }
-        return _gemvPartials;
-    }
-
-    private static float* Scratch()
-    {
-        if (_scratch == null) _scratch = (float*)NativeMemory.AlignedAlloc((nuint)((DepthBlock + TileRows) * MaxPanelWidth * sizeof(float)), 64);
-        return _scratch;
-    }
+    [ThreadStatic] private static ScratchBuffer _gemvPartials; // the calling thread's partial sums
 
     /// <summary>B[k0.., j0..] (depth x columns) into packed[depth][width] as float32, zero-padded to the panel's width.</summary>
     private static void Pack<TOps, TV, TW>(float* packed, GemmArguments g, int k0, int depth, int j0, int columns, int width)
