@@ -1,4 +1,5 @@
 using System.Numerics.Tensors;
+using System.Runtime.CompilerServices;
 using System.Runtime.Intrinsics;
 
 namespace Gpt2Engine.Cpu;
@@ -51,16 +52,7 @@ internal static unsafe class AttentionKernels
             }
             att[t2] = d0 * scale; att[t2 + 1] = d1 * scale; att[t2 + 2] = d2 * scale; att[t2 + 3] = d3 * scale;
         }
-        for (; t2 <= last; t2++)
-        {
-            float* key = keys + t2 * rowStride;
-            TV acc = TOps.Zero;
-            int i = 0;
-            for (; i < vectorEnd; i += n) acc = TOps.MultiplyAdd(TOps.Load(query + i), TOps.Load(key + i), acc);
-            float dot = TOps.Sum(acc);
-            for (; i < headSize; i++) dot += query[i] * key[i];
-            att[t2] = dot * scale;
-        }
+        for (; t2 <= last; t2++) att[t2] = Dot<TOps, TV>(query, keys + t2 * rowStride, headSize) * scale;
         var scores = new Span<float>(att, last + 1);
         TensorPrimitives.Subtract(scores, TensorPrimitives.Max(scores), scores);
         TensorPrimitives.Exp(scores, scores);
@@ -155,6 +147,13 @@ internal static unsafe class AttentionKernels
                 }
             }
         int positions = position0 + T;
+        switch (level)
+        {
+            case SimdLevel.V512 when T == 1: Decode<Ops512, Vector512<float>>(output, qkv, keyCache, valueCache, B, positions, maxT, C, NH, threads); return;
+            case SimdLevel.V256 when T == 1: Decode<Ops256, Vector256<float>>(output, qkv, keyCache, valueCache, B, positions, maxT, C, NH, threads); return;
+            case SimdLevel.V128 when T == 1: Decode<Ops128, Vector128<float>>(output, qkv, keyCache, valueCache, B, positions, maxT, C, NH, threads); return;
+        }
+        // Several new positions (a prompt: the cache is warm, just written): one query and head at a time.
         CpuParallel.For(B * NH * T, threads, (start, end) =>
         {
             // GPT-2's context (1024 positions) fits on the stack: no allocation per token.
@@ -170,6 +169,71 @@ internal static unsafe class AttentionKernels
                 }
             }
         });
+    }
+
+    [ThreadStatic] private static ScratchBuffer _decodeScores;
+
+    /// <summary>
+    /// One new position per sequence. The cache is cold here (the weights streamed through it since the last token),
+    /// and one head after another reads it as short streams that wait on memory; so each part of the work reads the
+    /// keys of all its heads side by side, position by position, then their values the same way (several streams in
+    /// flight: about 1.5x faster here than head by head).
+    /// </summary>
+    private static void Decode<TOps, TV>(float* output, float* qkv, float* keyCache, float* valueCache, int B, int positions, int maxT, int C, int NH, int threads)
+        where TOps : IVectorOps<TV> where TV : unmanaged
+    {
+        int hs = C / NH;
+        float scale = 1f / MathF.Sqrt(hs);
+        CpuParallel.For(B * NH, threads, (start, end) =>
+        {
+            int heads = end - start;
+            // Per head of this part: its query, its cache rows (keys; values at the same offset) and its output.
+            Span<nint> queries = stackalloc nint[heads], rows = stackalloc nint[heads], outputs = stackalloc nint[heads];
+            for (int u = 0; u < heads; u++)
+            {
+                int b = (start + u) / NH, h = (start + u) % NH;
+                queries[u] = (nint)(qkv + (long)b * 3 * C + h * hs);
+                rows[u] = (nint)(((long)b * NH + h) * maxT * hs);
+                outputs[u] = (nint)(output + (long)b * C + h * hs);
+            }
+            float* scores = _decodeScores.Get((long)heads * positions); // [heads, positions]
+            for (int t = 0; t < positions; t++)
+                for (int u = 0; u < heads; u++)
+                    scores[u * positions + t] = Dot<TOps, TV>((float*)queries[u], keyCache + rows[u] + t * hs, hs) * scale;
+            for (int u = 0; u < heads; u++)
+            {
+                var head = new Span<float>(scores + u * positions, positions);
+                TensorPrimitives.Subtract(head, TensorPrimitives.Max(head), head);
+                TensorPrimitives.Exp(head, head);
+                TensorPrimitives.Multiply(head, 1f / TensorPrimitives.Sum(head), head);
+                new Span<float>((float*)outputs[u], hs).Clear();
+            }
+            for (int t = 0; t < positions; t++)
+                for (int u = 0; u < heads; u++)
+                    AddScaled<TOps, TV>((float*)outputs[u], valueCache + rows[u] + t * hs, scores[u * positions + t], hs);
+        });
+    }
+
+    /// <summary>dot(a, b) over n floats.</summary>
+    [MethodImpl(MethodImplOptions.AggressiveInlining)]
+    private static float Dot<TOps, TV>(float* a, float* b, int n) where TOps : IVectorOps<TV> where TV : unmanaged
+    {
+        TV acc = TOps.Zero;
+        int i = 0;
+        for (; i + TOps.Count <= n; i += TOps.Count) acc = TOps.MultiplyAdd(TOps.Load(a + i), TOps.Load(b + i), acc);
+        float dot = TOps.Sum(acc);
+        for (; i < n; i++) dot += a[i] * b[i];
+        return dot;
+    }
+
+    /// <summary>y += weight * x over n floats.</summary>
+    [MethodImpl(MethodImplOptions.AggressiveInlining)]
+    private static void AddScaled<TOps, TV>(float* y, float* x, float weight, int n) where TOps : IVectorOps<TV> where TV : unmanaged
+    {
+        TV w = TOps.Broadcast(weight);
+        int i = 0;
+        for (; i + TOps.Count <= n; i += TOps.Count) TOps.Store(y + i, TOps.MultiplyAdd(w, TOps.Load(x + i), TOps.Load(y + i)));
+        for (; i < n; i++) y[i] += weight * x[i];
     }
 
     public static void Backward(float* dqkv, float* dout, float* qkv, float* att, int B, int T, int C, int NH, int threads)
