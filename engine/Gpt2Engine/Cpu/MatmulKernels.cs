@@ -11,7 +11,8 @@ internal enum MatrixLayout { KN, NK }
 
 /// <summary>
 /// Matrix products. One row (batch-1 decode) is a bandwidth-bound matrix-vector product that streams the weights
-/// once, in place (F32 or BF16): an [in, out] weight split over its depth across threads, wte over its rows. More
+/// once, in place (F32 or BF16), <see cref="GemvStreams"/> far-apart rows at a time: an [in, out] weight split over
+/// its depth across threads, wte over its rows. More
 /// rows are a compute-bound GEMM: B is packed <see cref="DepthBlock"/> rows at a time into a panel of
 /// <see cref="TileVectors"/> vectors' width (converting
 /// layout and bf16 on the way, so the kernel sees one format), and a register-blocked micro-kernel keeps a
