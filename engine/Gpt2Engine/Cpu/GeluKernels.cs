@@ -22,24 +22,29 @@ internal static unsafe class GeluKernels
         TensorPrimitives.Tanh(result, result);
     }
 
+    /// <summary>
+    /// gelu(x) = 0.5 x (1 + tanh(u)) = x sigmoid(2u), u = sqrt(2/pi) (x + 0.044715 x^3): the sigmoid form takes six
+    /// passes over a chunk where the tanh form takes eight.
+    /// </summary>
     public static void Forward(float* output, float* input, long N, int threads)
     {
         int chunks = (int)((N + Chunk - 1) / Chunk);
         CpuParallel.For(chunks, threads, (start, end) =>
         {
-            Span<float> tanh = stackalloc float[Chunk];
+            Span<float> buffer = stackalloc float[Chunk];
             for (int c = start; c < end; c++)
             {
                 long offset = (long)c * Chunk;
                 int length = (int)Math.Min(Chunk, N - offset);
                 var x = new ReadOnlySpan<float>(input + offset, length);
-                var y = new Span<float>(output + offset, length);
-                var t = tanh[..length];
-                InnerTanh(x, t);
-                // 0.5 x (1 + t)
-                TensorPrimitives.Add(t, 1f, t);
-                TensorPrimitives.Multiply(x, 0.5f, y);
-                TensorPrimitives.Multiply(y, t, y);
+                var t = buffer[..length];
+                // 2u = 2 sqrt(2/pi) (x + 0.044715 x^3)
+                TensorPrimitives.Multiply(x, x, t);
+                TensorPrimitives.Multiply(t, x, t);
+                TensorPrimitives.MultiplyAdd(t, CubicCoefficient, x, t);
+                TensorPrimitives.Multiply(t, 2f * ScalingFactor, t);
+                TensorPrimitives.Sigmoid(t, t);
+                TensorPrimitives.Multiply(x, t, new Span<float>(output + offset, length));
             }
         });
     }

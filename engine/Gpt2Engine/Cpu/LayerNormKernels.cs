@@ -1,3 +1,5 @@
+using System.Numerics.Tensors;
+
 namespace Gpt2Engine.Cpu;
 
 /// <summary>LayerNorm over the last dimension (biased variance, eps 1e-5), forward and backward.</summary>
@@ -11,20 +13,14 @@ internal static unsafe class LayerNormKernels
         {
             for (int n = start; n < end; n++)
             {
-                float* x = input + (long)n * C;
-                float* y = output + (long)n * C;
-                float m = 0f;
-                for (int i = 0; i < C; i++) m += x[i];
-                m /= C;
-                float v = 0f;
-                for (int i = 0; i < C; i++)
-                {
-                    float d = x[i] - m;
-                    v += d * d;
-                }
-                v /= C;
-                float s = 1f / MathF.Sqrt(v + Eps);
-                for (int i = 0; i < C; i++) y[i] = (x[i] - m) * s * weight[i] + bias[i];
+                var x = new ReadOnlySpan<float>(input + (long)n * C, C);
+                var y = new Span<float>(output + (long)n * C, C);
+                // Two passes, as llm.c: the mean, then the variance of x - m (kept in y), vectorised.
+                float m = TensorPrimitives.Sum(x) / C;
+                TensorPrimitives.Subtract(x, m, y);
+                float s = 1f / MathF.Sqrt(TensorPrimitives.SumOfSquares(y) / C + Eps);
+                TensorPrimitives.Multiply(y, s, y);
+                TensorPrimitives.MultiplyAdd(y, new ReadOnlySpan<float>(weight, C), new ReadOnlySpan<float>(bias, C), y);
                 if (mean != null) mean[n] = m;
                 if (rstd != null) rstd[n] = s;
             }
