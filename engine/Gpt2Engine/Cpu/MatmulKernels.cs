@@ -2,6 +2,7 @@ using System.Numerics.Tensors;
 using System.Runtime.CompilerServices;
 using System.Runtime.InteropServices;
 using System.Runtime.Intrinsics;
+using System.Runtime.Intrinsics.X86;
 using Gpt2Engine.Checkpoints;
 
 namespace Gpt2Engine.Cpu;
@@ -150,8 +151,15 @@ internal static unsafe class MatmulKernels
                 {
                     int depth = Math.Min(DepthBlock, g.K - k0);
                     Pack<TOps, TV, TW>(packed, g, k0, depth, j0, columns, width);
-                    for (int i0 = 0; i0 < g.M; i0 += TileRows)
+                    // The next pack reads the next depth block of this panel, else the first of the next panel: fetch
+                    // it while this block computes, a slice per row tile.
+                    int nextK0 = k0 + DepthBlock, nextPanel = p;
+                    if (nextK0 >= g.K) (nextK0, nextPanel) = (0, p + 1);
+                    int tiles = (g.M + TileRows - 1) / TileRows, tileIndex = 0;
+                    for (int i0 = 0; i0 < g.M; i0 += TileRows, tileIndex++)
                     {
+                        if (nextPanel < end)
+                            PrefetchPackSource<TW>(g, nextK0, Math.Min(DepthBlock, g.K - nextK0), nextPanel * width, Math.Min(width, g.N - nextPanel * width), tileIndex, tiles);
                         int rows = Math.Min(TileRows, g.M - i0);
                         float* a0 = g.A + i0 * g.ARowStride + k0 * g.ADepthStride;
                         float* a1 = rows > 1 ? a0 + g.ARowStride : a0, a2 = rows > 2 ? a0 + 2 * g.ARowStride : a0, a3 = rows > 3 ? a0 + 3 * g.ARowStride : a0;
@@ -230,6 +238,25 @@ internal static unsafe class MatmulKernels
                 TW* source = b + (j0 + j) * g.Ldb + k0;
                 for (int k = 0; k < depth; k++) packed[k * width + j] = BFloat16.Read(source, k);
             }
+        }
+    }
+
+    /// <summary>
+    /// Prefetches slice <paramref name="slice"/> of <paramref name="slices"/> of what <see cref="Pack"/> will read for
+    /// (k0, depth, j0, columns). Packing reads 128 short strips of weights, one cache line after another, and left to
+    /// itself waits on memory about as long as the micro-kernel computes on the packed panel.
+    /// </summary>
+    private static void PrefetchPackSource<TW>(GemmArguments g, int k0, int depth, int j0, int columns, int slice, int slices) where TW : unmanaged
+    {
+        if (!Sse.IsSupported) return;
+        bool kn = g.Layout == MatrixLayout.KN;
+        int strips = kn ? depth : columns;
+        long bytes = (long)(kn ? columns : depth) * sizeof(TW);
+        int s0 = (int)((long)strips * slice / slices), s1 = (int)((long)strips * (slice + 1) / slices);
+        for (int strip = s0; strip < s1; strip++)
+        {
+            byte* source = (byte*)((TW*)g.B + (kn ? (k0 + strip) * g.Ldb + j0 : (j0 + strip) * g.Ldb + k0));
+            for (long offset = 0; offset < bytes; offset += 64) Sse.Prefetch0(source + offset);
         }
     }
 
