@@ -13,12 +13,12 @@ internal enum MatrixLayout { KN, NK }
 /// <summary>
 /// Matrix products. One row (batch-1 decode) is a bandwidth-bound matrix-vector product that streams the weights
 /// once, in place (F32 or BF16), <see cref="GemvStreams"/> far-apart rows at a time: an [in, out] weight split over
-/// its depth across threads, wte over its rows. More
-/// rows are a compute-bound GEMM: B is packed <see cref="DepthBlock"/> rows at a time into a panel of
-/// <see cref="TileVectors"/> vectors' width (converting
-/// layout and bf16 on the way, so the kernel sees one format), and a register-blocked micro-kernel keeps a
-/// <see cref="TileRows"/> x <see cref="TileVectors"/>-vector tile of C in registers. Threads split B's column panels.
-/// Every path has the scalar <see cref="GemmReference"/> beside it, which is also the <see cref="SimdLevel.Scalar"/> path.
+/// its depth across threads, wte over its rows. More rows are a compute-bound GEMM: B is packed
+/// <see cref="DepthBlock"/> rows at a time into a panel of <see cref="TileVectors"/> vectors' width (converting layout
+/// and bf16 on the way, so the kernel sees one format; the next block's weights are prefetched meanwhile), and a
+/// register-blocked micro-kernel keeps a <see cref="TileRows"/> x <see cref="TileVectors"/>-vector tile of C in
+/// registers. Threads split B's column panels. Every path has the scalar <see cref="GemmReference"/> beside it, which
+/// is also the <see cref="SimdLevel.Scalar"/> path.
 /// </summary>
 internal static unsafe class MatmulKernels
 {
