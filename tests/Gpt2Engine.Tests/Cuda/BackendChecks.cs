@@ -6,7 +6,8 @@ namespace Gpt2Engine.Tests.Cuda;
 
 /// <summary>
 /// Each backend operation on small, odd shapes against a naive float64 loop written here. Run on the CUDA backend
-/// over the CPU stand-in (host-compiled kernels, reference GEMM) and, in Category=Gpu, over the real driver.
+/// over the CPU stand-in (host-compiled kernels, reference GEMM), in Category=Gpu over the real driver, and on the CPU
+/// backend (<see cref="Cpu.CpuBackendChecksTests"/>).
 /// </summary>
 internal static class BackendChecks
 {

@@ -1,0 +1,32 @@
+using Gpt2Engine.Cpu;
+using Gpt2Engine.Tests.Cuda;
+using Xunit;
+
+namespace Gpt2Engine.Tests.Cpu;
+
+/// <summary>
+/// The backend checks that hold the CUDA backend to float64 references (every operation, odd shapes), run on the CPU
+/// backend at every SIMD level this machine has. Two are the CUDA backend's own: it rounds activations to bf16 for a bf16
+/// matmul (cuBLAS takes one type; the CPU keeps them fp32, checked in <see cref="MatmulKernelTests"/>), and it reads a
+/// bf16 wpe, which checkpoint loading never hands a backend (only matmul weights may be bf16).
+/// </summary>
+public sealed class CpuBackendChecksTests
+{
+    private static readonly string[] CudaOnly = ["MatmulBf16", "EncoderBf16Both"];
+
+    public static TheoryData<string, SimdLevel> Checks()
+    {
+        var data = new TheoryData<string, SimdLevel>();
+        foreach (string check in BackendChecks.All.Keys.Except(CudaOnly))
+            foreach (var level in CpuSimd.Supported) data.Add(check, level);
+        return data;
+    }
+
+    [Theory]
+    [MemberData(nameof(Checks))]
+    public void Operation_matches_float64_reference(string check, SimdLevel level)
+    {
+        using var backend = new CpuBackend(threads: 2, level);
+        BackendChecks.All[check](backend);
+    }
+}
