@@ -85,7 +85,7 @@ public sealed unsafe class CpuBackend : Backend
     public override void AttentionCached(DeviceBuffer output, DeviceBuffer qkv, DeviceBuffer keyCache, DeviceBuffer valueCache, int B, int T, int position0, int maxT, int C, int NH) =>
         AttentionKernels.ForwardCached(F(output), F(qkv), F(keyCache), F(valueCache), B, T, position0, maxT, C, NH, Threads, Level);
 
-    public override void Gelu(DeviceBuffer output, DeviceBuffer input, int N) => GeluKernels.Forward(F(output), F(input), N, Threads);
+    public override void Gelu(DeviceBuffer output, DeviceBuffer input, int N) => GeluKernels.Forward(F(output), F(input), N, Threads, Level);
 
     public override void Residual(DeviceBuffer output, DeviceBuffer a, DeviceBuffer b, int N) =>
         TensorPrimitives.Add(new ReadOnlySpan<float>(F(a), N), new ReadOnlySpan<float>(F(b), N), new Span<float>(F(output), N));
