@@ -54,11 +54,18 @@ internal static unsafe class AttentionKernels
             att[t2] = d0 * scale; att[t2 + 1] = d1 * scale; att[t2 + 2] = d2 * scale; att[t2 + 3] = d3 * scale;
         }
         for (; t2 <= last; t2++) att[t2] = Dot<TOps, TV>(query, keys + t2 * rowStride, headSize) * scale;
-        var scores = new Span<float>(att, last + 1);
-        TensorPrimitives.Subtract(scores, TensorPrimitives.Max(scores), scores);
-        TensorPrimitives.Exp(scores, scores);
-        TensorPrimitives.Multiply(scores, 1f / TensorPrimitives.Sum(scores), scores);
-        // Weighted values: output columns in blocks held in registers across all keys (no store-to-load chain).
+        SoftmaxAndWeightedValues<TOps, TV>(output, att, values, rowStride, last, headSize);
+    }
+
+    /// <summary>
+    /// Softmax of the scores att[0..last] in place, then output[headSize] = the values weighted by it: output columns in
+    /// blocks held in registers across all keys (no store-to-load chain).
+    /// </summary>
+    private static void SoftmaxAndWeightedValues<TOps, TV>(float* output, float* att, float* values, long rowStride, int last, int headSize)
+        where TOps : IVectorOps<TV> where TV : unmanaged
+    {
+        int n = TOps.Count, vectorEnd = headSize / n * n;
+        Softmax<TOps, TV>(att, last + 1);
         int column = 0;
         for (; column + 4 * n <= vectorEnd; column += 4 * n)
         {
@@ -88,6 +95,29 @@ internal static unsafe class AttentionKernels
             for (int t = 0; t <= last; t++) y += att[t] * values[t * rowStride + column];
             output[column] = y;
         }
+    }
+
+    /// <summary>
+    /// Softmax of x[0..count) in place, in two vector passes after the max (TensorPrimitives' five passes cost more in
+    /// call overhead than in arithmetic on a short row of scores).
+    /// </summary>
+    private static void Softmax<TOps, TV>(float* x, int count) where TOps : IVectorOps<TV> where TV : unmanaged
+    {
+        float max = float.NegativeInfinity;
+        for (int i = 0; i < count; i++) max = MathF.Max(max, x[i]);
+        TV minusMax = TOps.Broadcast(-max), sums = TOps.Zero;
+        int end = count / TOps.Count * TOps.Count, j = 0;
+        for (; j < end; j += TOps.Count)
+        {
+            TV e = VectorExp.Exp<TOps, TV>(TOps.Add(TOps.Load(x + j), minusMax));
+            TOps.Store(x + j, e);
+            sums = TOps.Add(sums, e);
+        }
+        float sum = TOps.Sum(sums);
+        for (; j < count; j++) sum += x[j] = MathF.Exp(x[j] - max);
+        TV inverse = TOps.Broadcast(1f / sum);
+        for (j = 0; j < end; j += TOps.Count) TOps.Store(x + j, TOps.Multiply(TOps.Load(x + j), inverse));
+        for (; j < count; j++) x[j] *= 1f / sum;
     }
 
     /// <summary>The scalar reference of <see cref="AttendOne"/>, and the <see cref="SimdLevel.Scalar"/> path.</summary>
@@ -134,19 +164,6 @@ internal static unsafe class AttentionKernels
     {
         int hs = C / NH;
         float scale = 1f / MathF.Sqrt(hs);
-        // The cache is [B, NH, maxT, head]: each head's keys and values are one sequential stream (a row-major
-        // [B, maxT, C] cache would read 256 bytes per 3 KB stride).
-        for (int b = 0; b < B; b++)
-            for (int t = 0; t < T; t++)
-            {
-                float* row = qkv + ((long)b * T + t) * 3 * C;
-                for (int h = 0; h < NH; h++)
-                {
-                    long slot = (((long)b * NH + h) * maxT + position0 + t) * hs;
-                    new ReadOnlySpan<float>(row + C + h * hs, hs).CopyTo(new Span<float>(keyCache + slot, hs));
-                    new ReadOnlySpan<float>(row + 2 * C + h * hs, hs).CopyTo(new Span<float>(valueCache + slot, hs));
-                }
-            }
         int positions = position0 + T;
         switch (level)
         {
@@ -154,22 +171,99 @@ internal static unsafe class AttentionKernels
             case SimdLevel.V256 when T == 1: Decode<Ops256, Vector256<float>>(output, qkv, keyCache, valueCache, B, positions, maxT, C, NH, threads); return;
             case SimdLevel.V128 when T == 1: Decode<Ops128, Vector128<float>>(output, qkv, keyCache, valueCache, B, positions, maxT, C, NH, threads); return;
         }
-        // Several new positions (a prompt: the cache is warm, just written): one query and head at a time.
-        CpuParallel.For(B * NH * T, threads, (start, end) =>
+        // Several new positions (a prompt; the cache is warm, just written): a head at a time.
+        CpuParallel.For(B * NH, threads, (start, end) =>
         {
-            // GPT-2's context (1024 positions) fits on the stack: no allocation per token.
-            Span<float> scores = positions <= 4096 ? stackalloc float[positions] : new float[positions];
-            fixed (float* scoresPointer = scores)
+            for (int unit = start; unit < end; unit++)
             {
-                for (int unit = start; unit < end; unit++)
-                {
-                    int t = unit % T, h = unit / T % NH, b = unit / T / NH;
-                    float* query = qkv + ((long)b * T + t) * 3 * C + h * hs;
-                    long cacheBase = ((long)b * NH + h) * maxT * hs;
-                    AttendOne(level, output + ((long)b * T + t) * C + h * hs, scoresPointer, query, keyCache + cacheBase, valueCache + cacheBase, hs, position0 + t, hs, scale);
-                }
+                int h = unit % NH, b = unit / NH;
+                long cacheBase = ((long)b * NH + h) * maxT * hs;
+                AppendToCache(keyCache + cacheBase, valueCache + cacheBase, qkv + (long)b * T * 3 * C + h * hs, T, position0, C, hs);
+                AttendHead(level, output + (long)b * T * C + h * hs, C, qkv + (long)b * T * 3 * C + h * hs, 3 * C,
+                    keyCache + cacheBase, valueCache + cacheBase, position0, T, hs, scale);
             }
         });
+    }
+
+    /// <summary>
+    /// Appends one head's keys and values at positions position0..position0+T-1 (from qkv rows, this head's query at
+    /// <paramref name="query"/>) to its cache rows. The cache is [B, NH, maxT, head]: each head's keys and values are one
+    /// sequential stream (a row-major [B, maxT, C] cache would read 256 bytes per 3 KB stride).
+    /// </summary>
+    private static void AppendToCache(float* keys, float* values, float* query, int T, int position0, int C, int headSize)
+    {
+        long bytes = headSize * sizeof(float);
+        for (int t = 0; t < T; t++)
+        {
+            float* row = query + (long)t * 3 * C;
+            long slot = (long)(position0 + t) * headSize;
+            Buffer.MemoryCopy(row + C, keys + slot, bytes, bytes);
+            Buffer.MemoryCopy(row + 2 * C, values + slot, bytes, bytes);
+        }
+    }
+
+    [ThreadStatic] private static ScratchBuffer _headScratch;
+
+    /// <summary>
+    /// The queries of one head at positions position0..position0+T-1 (row stride queryStride) against its cache rows
+    /// (keys and values [positions, headSize]), into output rows (stride outputStride).
+    /// </summary>
+    internal static void AttendHead(SimdLevel level, float* output, long outputStride, float* queries, long queryStride, float* keys, float* values, int position0, int T, int headSize, float scale)
+    {
+        int positions = position0 + T, stride = (positions + 15) / 16 * 16; // whole vectors of keys at every width
+        float* scratch = _headScratch.Get((long)(headSize + 1) * stride), scores = scratch + (long)headSize * stride;
+        switch (level)
+        {
+            case SimdLevel.V512: AttendHead<Ops512, Vector512<float>>(output, outputStride, queries, queryStride, keys, values, position0, T, headSize, scale, scratch, stride); break;
+            case SimdLevel.V256: AttendHead<Ops256, Vector256<float>>(output, outputStride, queries, queryStride, keys, values, position0, T, headSize, scale, scratch, stride); break;
+            case SimdLevel.V128: AttendHead<Ops128, Vector128<float>>(output, outputStride, queries, queryStride, keys, values, position0, T, headSize, scale, scratch, stride); break;
+            default:
+                for (int t = 0; t < T; t++)
+                    AttendOneReference(output + t * outputStride, scores, queries + t * queryStride, keys, values, headSize, position0 + t, headSize, scale);
+                break;
+        }
+    }
+
+    /// <summary>
+    /// The keys are transposed once into keysT [headSize, stride], so that each query's scores come out a vector of keys
+    /// at a time (FMAs down the head, no horizontal sums); then the softmax and weighted values of <see cref="AttendOne"/>.
+    /// </summary>
+    private static void AttendHead<TOps, TV>(float* output, long outputStride, float* queries, long queryStride, float* keys, float* values, int position0, int T, int headSize, float scale, float* keysT, int stride)
+        where TOps : IVectorOps<TV> where TV : unmanaged
+    {
+        int n = TOps.Count, positions = position0 + T;
+        float* scores = keysT + (long)headSize * stride;
+        for (int t = 0; t < positions; t++)
+            for (int i = 0; i < headSize; i++) keysT[(long)i * stride + t] = keys[(long)t * headSize + i];
+        for (int i = 0; i < headSize; i++) new Span<float>(keysT + (long)i * stride + positions, stride - positions).Clear();
+        TV scaleVector = TOps.Broadcast(scale);
+        for (int t = 0; t < T; t++)
+        {
+            float* query = queries + t * queryStride;
+            int last = position0 + t, keyEnd = (last + n) / n * n; // whole vectors covering keys 0..last
+            int k0 = 0;
+            for (; k0 + 4 * n <= keyEnd; k0 += 4 * n)
+            {
+                TV s0 = TOps.Zero, s1 = TOps.Zero, s2 = TOps.Zero, s3 = TOps.Zero;
+                float* column = keysT + k0;
+                for (int i = 0; i < headSize; i++, column += stride)
+                {
+                    TV q = TOps.Broadcast(query[i]);
+                    s0 = TOps.MultiplyAdd(q, TOps.Load(column), s0); s1 = TOps.MultiplyAdd(q, TOps.Load(column + n), s1);
+                    s2 = TOps.MultiplyAdd(q, TOps.Load(column + 2 * n), s2); s3 = TOps.MultiplyAdd(q, TOps.Load(column + 3 * n), s3);
+                }
+                TOps.Store(scores + k0, TOps.Multiply(s0, scaleVector)); TOps.Store(scores + k0 + n, TOps.Multiply(s1, scaleVector));
+                TOps.Store(scores + k0 + 2 * n, TOps.Multiply(s2, scaleVector)); TOps.Store(scores + k0 + 3 * n, TOps.Multiply(s3, scaleVector));
+            }
+            for (; k0 < keyEnd; k0 += n)
+            {
+                TV s = TOps.Zero;
+                float* column = keysT + k0;
+                for (int i = 0; i < headSize; i++, column += stride) s = TOps.MultiplyAdd(TOps.Broadcast(query[i]), TOps.Load(column), s);
+                TOps.Store(scores + k0, TOps.Multiply(s, scaleVector));
+            }
+            SoftmaxAndWeightedValues<TOps, TV>(output + t * outputStride, scores, values, headSize, last, headSize);
+        }
     }
 
     [ThreadStatic] private static ScratchBuffer _decodeScores;
@@ -196,6 +290,7 @@ internal static unsafe class AttentionKernels
                 queries[u] = (nint)(qkv + (long)b * 3 * C + h * hs);
                 rows[u] = (nint)(((long)b * NH + h) * maxT * hs);
                 outputs[u] = (nint)(output + (long)b * C + h * hs);
+                AppendToCache(keyCache + rows[u], valueCache + rows[u], (float*)queries[u], 1, positions - 1, C, hs);
             }
             float* scores = _decodeScores.Get((long)heads * positions); // [heads, positions]
             for (int t = 0; t < positions; t++)

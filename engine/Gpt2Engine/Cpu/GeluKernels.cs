@@ -54,7 +54,7 @@ internal static unsafe class GeluKernels
         {
             TV x = TOps.Load(input + i);
             TV minusTwoU = TOps.Multiply(x, TOps.MultiplyAdd(TOps.Multiply(x, x), cubic, constant));
-            TOps.Store(output + i, TOps.Divide(x, TOps.Add(one, TOps.Exp(minusTwoU))));
+            TOps.Store(output + i, TOps.Divide(x, TOps.Add(one, VectorExp.Exp<TOps, TV>(minusTwoU))));
         }
         ForwardReference(output + i, input + i, length - i);
     }

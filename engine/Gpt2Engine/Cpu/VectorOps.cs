@@ -21,7 +21,14 @@ internal unsafe interface IVectorOps<TV> where TV : unmanaged
     static abstract TV Add(TV a, TV b);
     static abstract TV Multiply(TV a, TV b);
     static abstract TV Divide(TV a, TV b);
-    static abstract TV Exp(TV value);
+    /// <summary>The smaller of a and b, or b when either is NaN (so a NaN in b goes through).</summary>
+    static abstract TV Min(TV a, TV b);
+    /// <summary>The larger of a and b, or b when either is NaN.</summary>
+    static abstract TV Max(TV a, TV b);
+    /// <summary>Rounds to the nearest integer, ties to even.</summary>
+    static abstract TV Round(TV value);
+    /// <summary>value * 2^n for integral n in [-126, 127].</summary>
+    static abstract TV ScaleByPowerOfTwo(TV value, TV n);
     static abstract float Sum(TV value);
 }
 
@@ -39,7 +46,12 @@ internal readonly unsafe struct Ops512 : IVectorOps<Vector512<float>>
     [MethodImpl(MethodImplOptions.AggressiveInlining)] public static Vector512<float> Add(Vector512<float> a, Vector512<float> b) => a + b;
     [MethodImpl(MethodImplOptions.AggressiveInlining)] public static Vector512<float> Multiply(Vector512<float> a, Vector512<float> b) => a * b;
     [MethodImpl(MethodImplOptions.AggressiveInlining)] public static Vector512<float> Divide(Vector512<float> a, Vector512<float> b) => a / b;
-    [MethodImpl(MethodImplOptions.AggressiveInlining)] public static Vector512<float> Exp(Vector512<float> value) => Vector512.Exp(value);
+    [MethodImpl(MethodImplOptions.AggressiveInlining)] public static Vector512<float> Min(Vector512<float> a, Vector512<float> b) => Vector512.MinNative(a, b);
+    [MethodImpl(MethodImplOptions.AggressiveInlining)] public static Vector512<float> Max(Vector512<float> a, Vector512<float> b) => Vector512.MaxNative(a, b);
+    [MethodImpl(MethodImplOptions.AggressiveInlining)] public static Vector512<float> Round(Vector512<float> value) => Vector512.Round(value);
+    [MethodImpl(MethodImplOptions.AggressiveInlining)]
+    public static Vector512<float> ScaleByPowerOfTwo(Vector512<float> value, Vector512<float> n) =>
+        value * Vector512.ShiftLeft(Vector512.ConvertToInt32Native(n) + Vector512.Create(127), 23).AsSingle();
     [MethodImpl(MethodImplOptions.AggressiveInlining)] public static float Sum(Vector512<float> value) => Vector512.Sum(value);
 }
 
@@ -57,7 +69,12 @@ internal readonly unsafe struct Ops256 : IVectorOps<Vector256<float>>
     [MethodImpl(MethodImplOptions.AggressiveInlining)] public static Vector256<float> Add(Vector256<float> a, Vector256<float> b) => a + b;
     [MethodImpl(MethodImplOptions.AggressiveInlining)] public static Vector256<float> Multiply(Vector256<float> a, Vector256<float> b) => a * b;
     [MethodImpl(MethodImplOptions.AggressiveInlining)] public static Vector256<float> Divide(Vector256<float> a, Vector256<float> b) => a / b;
-    [MethodImpl(MethodImplOptions.AggressiveInlining)] public static Vector256<float> Exp(Vector256<float> value) => Vector256.Exp(value);
+    [MethodImpl(MethodImplOptions.AggressiveInlining)] public static Vector256<float> Min(Vector256<float> a, Vector256<float> b) => Vector256.MinNative(a, b);
+    [MethodImpl(MethodImplOptions.AggressiveInlining)] public static Vector256<float> Max(Vector256<float> a, Vector256<float> b) => Vector256.MaxNative(a, b);
+    [MethodImpl(MethodImplOptions.AggressiveInlining)] public static Vector256<float> Round(Vector256<float> value) => Vector256.Round(value);
+    [MethodImpl(MethodImplOptions.AggressiveInlining)]
+    public static Vector256<float> ScaleByPowerOfTwo(Vector256<float> value, Vector256<float> n) =>
+        value * Vector256.ShiftLeft(Vector256.ConvertToInt32Native(n) + Vector256.Create(127), 23).AsSingle();
     [MethodImpl(MethodImplOptions.AggressiveInlining)] public static float Sum(Vector256<float> value) => Vector256.Sum(value);
 }
 
@@ -75,8 +92,39 @@ internal readonly unsafe struct Ops128 : IVectorOps<Vector128<float>>
     [MethodImpl(MethodImplOptions.AggressiveInlining)] public static Vector128<float> Add(Vector128<float> a, Vector128<float> b) => a + b;
     [MethodImpl(MethodImplOptions.AggressiveInlining)] public static Vector128<float> Multiply(Vector128<float> a, Vector128<float> b) => a * b;
     [MethodImpl(MethodImplOptions.AggressiveInlining)] public static Vector128<float> Divide(Vector128<float> a, Vector128<float> b) => a / b;
-    [MethodImpl(MethodImplOptions.AggressiveInlining)] public static Vector128<float> Exp(Vector128<float> value) => Vector128.Exp(value);
+    [MethodImpl(MethodImplOptions.AggressiveInlining)] public static Vector128<float> Min(Vector128<float> a, Vector128<float> b) => Vector128.MinNative(a, b);
+    [MethodImpl(MethodImplOptions.AggressiveInlining)] public static Vector128<float> Max(Vector128<float> a, Vector128<float> b) => Vector128.MaxNative(a, b);
+    [MethodImpl(MethodImplOptions.AggressiveInlining)] public static Vector128<float> Round(Vector128<float> value) => Vector128.Round(value);
+    [MethodImpl(MethodImplOptions.AggressiveInlining)]
+    public static Vector128<float> ScaleByPowerOfTwo(Vector128<float> value, Vector128<float> n) =>
+        value * Vector128.ShiftLeft(Vector128.ConvertToInt32Native(n) + Vector128.Create(127), 23).AsSingle();
     [MethodImpl(MethodImplOptions.AggressiveInlining)] public static float Sum(Vector128<float> value) => Vector128.Sum(value);
+}
+
+/// <summary>
+/// exp(x) in float32 within about one ulp, inlined into the kernels (the runtime's vector exp works in float64 and is
+/// a call that starts out unoptimised). x = n ln2 + r with |r| <= ln2/2 (ln2 split in two so n ln2 is exact), exp(r)
+/// by its Taylor polynomial to r^7 (truncation below 6e-9), times 2^n. Inputs are clamped to [-87, 88]: exp(-87),
+/// about 1.6e-38, stands for every smaller result, and nothing overflows; NaN goes through.
+/// </summary>
+internal static class VectorExp
+{
+    [MethodImpl(MethodImplOptions.AggressiveInlining)]
+    public static TV Exp<TOps, TV>(TV x) where TOps : IVectorOps<TV> where TV : unmanaged
+    {
+        x = TOps.Max(TOps.Broadcast(-87f), TOps.Min(TOps.Broadcast(88f), x));
+        TV n = TOps.Round(TOps.Multiply(x, TOps.Broadcast(1.44269504f)));
+        TV r = TOps.MultiplyAdd(n, TOps.Broadcast(-0.693359375f), x);
+        r = TOps.MultiplyAdd(n, TOps.Broadcast(2.12194440e-4f), r);
+        TV p = TOps.MultiplyAdd(TOps.Broadcast(1f / 5040), r, TOps.Broadcast(1f / 720));
+        p = TOps.MultiplyAdd(p, r, TOps.Broadcast(1f / 120));
+        p = TOps.MultiplyAdd(p, r, TOps.Broadcast(1f / 24));
+        p = TOps.MultiplyAdd(p, r, TOps.Broadcast(1f / 6));
+        p = TOps.MultiplyAdd(p, r, TOps.Broadcast(0.5f));
+        p = TOps.MultiplyAdd(p, r, TOps.Broadcast(1f));
+        p = TOps.MultiplyAdd(p, r, TOps.Broadcast(1f));
+        return TOps.ScaleByPowerOfTwo(p, n);
+    }
 }
 
 /// <summary>bfloat16 conversions: widening is exact; narrowing rounds to nearest, ties to even.</summary>

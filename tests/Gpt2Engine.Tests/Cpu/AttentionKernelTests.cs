@@ -46,34 +46,36 @@ public sealed unsafe class AttentionKernelTests
     }
 
     /// <summary>
-    /// Decoding one position per sequence through the cache (each part's heads read side by side) equals the scalar
-    /// path, one query and head at a time through <see cref="AttentionKernels.AttendOneReference"/>, on odd shapes.
+    /// Attention through the cache equals the scalar path, one query and head at a time through
+    /// <see cref="AttentionKernels.AttendOneReference"/>, on odd shapes: decoding one position per sequence (each part's
+    /// heads read side by side) and prompts of several positions (a head at a time, its keys transposed).
     /// </summary>
     [Theory]
     [MemberData(nameof(MatmulKernelTests.Levels), MemberType = typeof(MatmulKernelTests))]
-    public void Cached_decode_matches_the_per_head_reference(SimdLevel level)
+    public void Cached_attention_matches_the_per_head_reference(SimdLevel level)
     {
         var random = new Random(11);
-        const int B = 2, NH = 3, headSize = 19, C = NH * headSize, maxT = 160;
+        const int B = 2, NH = 3, headSize = 19, C = NH * headSize, maxT = 170;
+        foreach (int T in (int[])[1, 3, 17])
         foreach (int position0 in (int[])[0, 4, 70, 150])
         foreach (int threads in (int[])[1, 2, 3])
         {
             var keyCache = Enumerable.Range(0, B * maxT * C).Select(_ => (float)(random.NextDouble() * 4 - 2)).ToArray();
             var valueCache = Enumerable.Range(0, B * maxT * C).Select(_ => (float)(random.NextDouble() * 2 - 1)).ToArray();
-            var qkv = Enumerable.Range(0, B * 3 * C).Select(_ => (float)(random.NextDouble() * 4 - 2)).ToArray();
+            var qkv = Enumerable.Range(0, B * T * 3 * C).Select(_ => (float)(random.NextDouble() * 4 - 2)).ToArray();
             float[] Run(SimdLevel at)
             {
-                var output = new float[B * C];
+                var output = new float[B * T * C];
                 var keys = (float[])keyCache.Clone();
                 var values = (float[])valueCache.Clone();
                 fixed (float* o = output, q = qkv, k = keys, v = values)
-                    AttentionKernels.ForwardCached(o, q, k, v, B, 1, position0, maxT, C, NH, threads, at);
+                    AttentionKernels.ForwardCached(o, q, k, v, B, T, position0, maxT, C, NH, threads, at);
                 return output;
             }
             var expected = Run(SimdLevel.Scalar);
             var actual = Run(level);
             for (int i = 0; i < expected.Length; i++)
-                Assert.True(Math.Abs(actual[i] - expected[i]) <= 2e-6, $"{level} position {position0} threads {threads}: y[{i}] = {actual[i]}, expected {expected[i]}");
+                Assert.True(Math.Abs(actual[i] - expected[i]) <= 2e-6, $"{level} T {T} position {position0} threads {threads}: y[{i}] = {actual[i]}, expected {expected[i]}");
         }
     }
 }
