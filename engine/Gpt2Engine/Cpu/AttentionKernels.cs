@@ -298,10 +298,7 @@ internal static unsafe class AttentionKernels
                     scores[u * positions + t] = Dot<TOps, TV>((float*)queries[u], keyCache + rows[u] + t * hs, hs) * scale;
             for (int u = 0; u < heads; u++)
             {
-                var head = new Span<float>(scores + u * positions, positions);
-                TensorPrimitives.Subtract(head, TensorPrimitives.Max(head), head);
-                TensorPrimitives.Exp(head, head);
-                TensorPrimitives.Multiply(head, 1f / TensorPrimitives.Sum(head), head);
+                Softmax<TOps, TV>(scores + u * positions, positions);
                 new Span<float>((float*)outputs[u], hs).Clear();
             }
             for (int t = 0; t < positions; t++)
