@@ -1,6 +1,7 @@
 using System.Numerics.Tensors;
 using System.Runtime.CompilerServices;
 using System.Runtime.Intrinsics;
+using System.Runtime.Intrinsics.X86;
 
 namespace Gpt2Engine.Cpu;
 
@@ -295,7 +296,10 @@ internal static unsafe class AttentionKernels
             float* scores = _decodeScores.Get((long)heads * positions); // [heads, positions]
             for (int t = 0; t < positions; t++)
                 for (int u = 0; u < heads; u++)
+                {
+                    PrefetchAhead(keyCache + rows[u] + t * hs, hs);
                     scores[u * positions + t] = Dot<TOps, TV>((float*)queries[u], keyCache + rows[u] + t * hs, hs) * scale;
+                }
             for (int u = 0; u < heads; u++)
             {
                 Softmax<TOps, TV>(scores + u * positions, positions);
@@ -303,9 +307,27 @@ internal static unsafe class AttentionKernels
             }
             for (int t = 0; t < positions; t++)
                 for (int u = 0; u < heads; u++)
+                {
+                    PrefetchAhead(valueCache + rows[u] + t * hs, hs);
                     AddScaled<TOps, TV>((float*)outputs[u], valueCache + rows[u] + t * hs, scores[u * positions + t], hs);
+                }
         });
     }
+
+    /// <summary>
+    /// Prefetches the cache <see cref="CachePrefetchBytes"/> ahead of a row being read: with the cache cold, one head's
+    /// rows are a short stream the hardware prefetcher does not get far enough ahead on (cold decode attention of the
+    /// 124M shape 10-20% faster at 128 and 512 positions, no slower at 32).
+    /// </summary>
+    [MethodImpl(MethodImplOptions.AggressiveInlining)]
+    private static void PrefetchAhead(float* row, int floats)
+    {
+        if (!Sse.IsSupported) return;
+        byte* ahead = (byte*)row + CachePrefetchBytes;
+        for (int offset = 0; offset < floats * sizeof(float); offset += 64) Sse.Prefetch0(ahead + offset);
+    }
+
+    private const int CachePrefetchBytes = 2048;
 
     /// <summary>dot(a, b) over n floats.</summary>
     [MethodImpl(MethodImplOptions.AggressiveInlining)]
