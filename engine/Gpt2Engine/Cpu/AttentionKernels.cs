@@ -172,16 +172,19 @@ internal static unsafe class AttentionKernels
             case SimdLevel.V256 when T == 1: Decode<Ops256, Vector256<float>>(output, qkv, keyCache, valueCache, B, positions, maxT, C, NH, threads); return;
             case SimdLevel.V128 when T == 1: Decode<Ops128, Vector128<float>>(output, qkv, keyCache, valueCache, B, positions, maxT, C, NH, threads); return;
         }
-        // Several new positions (a prompt; the cache is warm, just written): a head at a time.
+        // Several new positions (a prompt; the cache is warm, just written): a head at a time, one query after another.
         CpuParallel.For(B * NH, threads, (start, end) =>
         {
+            float* scores = _scores.Get(positions);
             for (int unit = start; unit < end; unit++)
             {
                 int h = unit % NH, b = unit / NH;
                 long cacheBase = ((long)b * NH + h) * maxT * hs;
-                AppendToCache(keyCache + cacheBase, valueCache + cacheBase, qkv + (long)b * T * 3 * C + h * hs, T, position0, C, hs);
-                AttendHead(level, output + (long)b * T * C + h * hs, C, qkv + (long)b * T * 3 * C + h * hs, 3 * C,
-                    keyCache + cacheBase, valueCache + cacheBase, position0, T, hs, scale);
+                float* queries = qkv + (long)b * T * 3 * C + h * hs;
+                AppendToCache(keyCache + cacheBase, valueCache + cacheBase, queries, T, position0, C, hs);
+                for (int t = 0; t < T; t++)
+                    AttendOne(level, output + ((long)b * T + t) * C + h * hs, scores, queries + (long)t * 3 * C,
+                        keyCache + cacheBase, valueCache + cacheBase, hs, position0 + t, hs, scale);
             }
         });
     }
@@ -203,71 +206,7 @@ internal static unsafe class AttentionKernels
         }
     }
 
-    [ThreadStatic] private static ScratchBuffer _headScratch;
-
-    /// <summary>
-    /// The queries of one head at positions position0..position0+T-1 (row stride queryStride) against its cache rows
-    /// (keys and values [positions, headSize]), into output rows (stride outputStride).
-    /// </summary>
-    internal static void AttendHead(SimdLevel level, float* output, long outputStride, float* queries, long queryStride, float* keys, float* values, int position0, int T, int headSize, float scale)
-    {
-        int positions = position0 + T, stride = (positions + 15) / 16 * 16; // whole vectors of keys at every width
-        float* scratch = _headScratch.Get((long)(headSize + 1) * stride), scores = scratch + (long)headSize * stride;
-        switch (level)
-        {
-            case SimdLevel.V512: AttendHead<Ops512, Vector512<float>>(output, outputStride, queries, queryStride, keys, values, position0, T, headSize, scale, scratch, stride); break;
-            case SimdLevel.V256: AttendHead<Ops256, Vector256<float>>(output, outputStride, queries, queryStride, keys, values, position0, T, headSize, scale, scratch, stride); break;
-            case SimdLevel.V128: AttendHead<Ops128, Vector128<float>>(output, outputStride, queries, queryStride, keys, values, position0, T, headSize, scale, scratch, stride); break;
-            default:
-                for (int t = 0; t < T; t++)
-                    AttendOneReference(output + t * outputStride, scores, queries + t * queryStride, keys, values, headSize, position0 + t, headSize, scale);
-                break;
-        }
-    }
-
-    /// <summary>
-    /// The keys are transposed once into keysT [headSize, stride], so that each query's scores come out a vector of keys
-    /// at a time (FMAs down the head, no horizontal sums); then the softmax and weighted values of <see cref="AttendOne"/>.
-    /// </summary>
-    private static void AttendHead<TOps, TV>(float* output, long outputStride, float* queries, long queryStride, float* keys, float* values, int position0, int T, int headSize, float scale, float* keysT, int stride)
-        where TOps : IVectorOps<TV> where TV : unmanaged
-    {
-        int n = TOps.Count, positions = position0 + T;
-        float* scores = keysT + (long)headSize * stride;
-        for (int t = 0; t < positions; t++)
-            for (int i = 0; i < headSize; i++) keysT[(long)i * stride + t] = keys[(long)t * headSize + i];
-        for (int i = 0; i < headSize; i++) new Span<float>(keysT + (long)i * stride + positions, stride - positions).Clear();
-        TV scaleVector = TOps.Broadcast(scale);
-        for (int t = 0; t < T; t++)
-        {
-            float* query = queries + t * queryStride;
-            int last = position0 + t, keyEnd = (last + n) / n * n; // whole vectors covering keys 0..last
-            int k0 = 0;
-            for (; k0 + 4 * n <= keyEnd; k0 += 4 * n)
-            {
-                TV s0 = TOps.Zero, s1 = TOps.Zero, s2 = TOps.Zero, s3 = TOps.Zero;
-                float* column = keysT + k0;
-                for (int i = 0; i < headSize; i++, column += stride)
-                {
-                    TV q = TOps.Broadcast(query[i]);
-                    s0 = TOps.MultiplyAdd(q, TOps.Load(column), s0); s1 = TOps.MultiplyAdd(q, TOps.Load(column + n), s1);
-                    s2 = TOps.MultiplyAdd(q, TOps.Load(column + 2 * n), s2); s3 = TOps.MultiplyAdd(q, TOps.Load(column + 3 * n), s3);
-                }
-                TOps.Store(scores + k0, TOps.Multiply(s0, scaleVector)); TOps.Store(scores + k0 + n, TOps.Multiply(s1, scaleVector));
-                TOps.Store(scores + k0 + 2 * n, TOps.Multiply(s2, scaleVector)); TOps.Store(scores + k0 + 3 * n, TOps.Multiply(s3, scaleVector));
-            }
-            for (; k0 < keyEnd; k0 += n)
-            {
-                TV s = TOps.Zero;
-                float* column = keysT + k0;
-                for (int i = 0; i < headSize; i++, column += stride) s = TOps.MultiplyAdd(TOps.Broadcast(query[i]), TOps.Load(column), s);
-                TOps.Store(scores + k0, TOps.Multiply(s, scaleVector));
-            }
-            SoftmaxAndWeightedValues<TOps, TV>(output + t * outputStride, scores, values, headSize, last, headSize);
-        }
-    }
-
-    [ThreadStatic] private static ScratchBuffer _decodeScores;
+    [ThreadStatic] private static ScratchBuffer _scores; // a thread's attention scores
 
     /// <summary>
     /// One new position per sequence. The cache is cold here (the weights streamed through it since the last token),
@@ -293,7 +232,7 @@ internal static unsafe class AttentionKernels
                 outputs[u] = (nint)(output + (long)b * C + h * hs);
                 AppendToCache(keyCache + rows[u], valueCache + rows[u], (float*)queries[u], 1, positions - 1, C, hs);
             }
-            float* scores = _decodeScores.Get((long)heads * positions); // [heads, positions]
+            float* scores = _scores.Get((long)heads * positions); // [heads, positions]
             for (int t = 0; t < positions; t++)
                 for (int u = 0; u < heads; u++)
                 {

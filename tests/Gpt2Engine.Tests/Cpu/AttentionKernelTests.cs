@@ -48,7 +48,7 @@ public sealed unsafe class AttentionKernelTests
     /// <summary>
     /// Attention through the cache equals the scalar path, one query and head at a time through
     /// <see cref="AttentionKernels.AttendOneReference"/>, on odd shapes: decoding one position per sequence (each part's
-    /// heads read side by side) and prompts of several positions (a head at a time, its keys transposed).
+    /// heads read side by side) and prompts of several positions (a head at a time, one query after another).
     /// </summary>
     [Theory]
     [MemberData(nameof(MatmulKernelTests.Levels), MemberType = typeof(MatmulKernelTests))]
