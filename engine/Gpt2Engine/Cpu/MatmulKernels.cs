@@ -27,6 +27,8 @@ internal static unsafe class MatmulKernels
     private const int GemvChunk = 64;
     /// <summary>Weight streams a matrix-vector pass reads side by side, each from its own region of the matrix.</summary>
     private const int GemvStreams = 4;
+    /// <summary>Weight bytes in one unit of work that threads claim in a matrix-vector product over a [K, N] weight.</summary>
+    private const long GemvUnitBytes = 128 << 10;
 
     [ThreadStatic] private static ScratchBuffer _packScratch; // one packed panel + one edge tile per thread
 
@@ -182,32 +184,34 @@ internal static unsafe class MatmulKernels
     }
 
     /// <summary>
-    /// C[M,N] += A @ B for a [K, N] weight and few rows, split over the depth: each part streams a contiguous block of
-    /// weight rows front to back (the hardware prefetcher's best case; column slices would jump a page per row) into
-    /// its own partial sums, which are then added into C.
+    /// C[M,N] += A @ B for a [K, N] weight and few rows. The weight's rows are cut into <see cref="GemvStreams"/> regions
+    /// read side by side (see <see cref="GemvKN"/>), and the regions into units of a few rows (about
+    /// <see cref="GemvUnitBytes"/> of weights); threads take units through <see cref="CpuParallel.ForShares"/>, each thread
+    /// streaming front to back through its share into its own partial sums, which are then added into C.
     /// </summary>
     private static void GemvSplitDepth<TOps, TV, TW>(GemmArguments g, int threads)
         where TOps : IVectorOps<TV> where TV : unmanaged where TW : unmanaged
     {
-        int parts = Math.Max(1, Math.Min(2 * threads, g.K / 64));
+        int regionRows = g.K / GemvStreams;
+        int unitRows = (int)Math.Max(1, GemvUnitBytes / (GemvStreams * (long)g.N * sizeof(TW)));
+        int units = (regionRows + unitRows - 1) / unitRows, slots = Math.Max(1, Math.Min(threads, units));
         long partLength = (long)g.M * g.N;
-        float* partials = _gemvPartials.Get(parts * partLength);
-        CpuParallel.For(parts, threads, (start, end) =>
+        float* partials = _gemvPartials.Get(slots * partLength);
+        new Span<float>(partials, checked((int)(slots * partLength))).Clear();
+        CpuParallel.ForShares(units, slots, (slot, unit) =>
         {
-            for (int p = start; p < end; p++)
-            {
-                int k0 = (int)((long)g.K * p / parts), k1 = (int)((long)g.K * (p + 1) / parts);
-                float* y = partials + p * partLength;
-                new Span<float>(y, (int)partLength).Clear();
-                for (int i = 0; i < g.M; i++)
-                    GemvKN<TOps, TV, TW>(y + (long)i * g.N, g.A + i * g.ARowStride + k0 * g.ADepthStride, g.ADepthStride,
-                        (TW*)g.B + k0 * g.Ldb, g.Ldb, k1 - k0, 0, g.N);
-            }
+            int k0 = unit * unitRows, k1 = Math.Min(regionRows, k0 + unitRows);
+            float* y = partials + slot * partLength;
+            for (int i = 0; i < g.M; i++)
+                GemvKN<TOps, TV, TW>(y + (long)i * g.N, g.A + i * g.ARowStride, g.ADepthStride, (TW*)g.B, g.Ldb, regionRows, k0, k1, 0, g.N);
         });
         for (int i = 0; i < g.M; i++)
         {
-            var c = new Span<float>(g.C + i * g.Ldc, g.N);
-            for (int p = 0; p < parts; p++) TensorPrimitives.Add(c, new ReadOnlySpan<float>(partials + p * partLength + (long)i * g.N, g.N), c);
+            float* c = g.C + i * g.Ldc;
+            // The rows past the last whole region (K not a multiple of the streams), then the partial sums.
+            GemvRows<TOps, TV, TW>(c, g.A + i * g.ARowStride, g.ADepthStride, (TW*)g.B, g.Ldb, GemvStreams * regionRows, g.K, 0, g.N);
+            var row = new Span<float>(c, g.N);
+            for (int slot = 0; slot < slots; slot++) TensorPrimitives.Add(row, new ReadOnlySpan<float>(partials + slot * partLength + (long)i * g.N, g.N), row);
         }
     }
 
@@ -309,21 +313,20 @@ internal static unsafe class MatmulKernels
     }
 
     /// <summary>
-    /// y[j0..j1) += x[K] @ w[K, ldw]. The rows are cut into <see cref="GemvStreams"/> regions and each pass takes one
-    /// row from every region: four sequential streams far apart. On this kind of machine that reads 10-15% faster than
-    /// the same bytes as eight adjacent rows (adjacent streams seem to defeat the hardware prefetcher), and y, in L1,
-    /// is loaded and stored once per four weight vectors.
+    /// y[j0..j1) += x @ w over rows k0..k1 of each of the <see cref="GemvStreams"/> regions of w [K, ldw] (region s starts
+    /// at row s * regionRows; x[k] at x[k * xStep]). Each pass takes one row from every region: four sequential streams
+    /// far apart. On this kind of machine that reads 10-15% faster than the same bytes as eight adjacent rows (adjacent
+    /// streams seem to defeat the hardware prefetcher), and y, in L1, is loaded and stored once per four weight vectors.
     /// </summary>
-    private static void GemvKN<TOps, TV, TW>(float* y, float* x, long xStep, TW* w, long ldw, int K, int j0, int j1)
+    private static void GemvKN<TOps, TV, TW>(float* y, float* x, long xStep, TW* w, long ldw, int regionRows, int k0, int k1, int j0, int j1)
         where TOps : IVectorOps<TV> where TV : unmanaged where TW : unmanaged
     {
         int vectorEnd = j0 + (j1 - j0) / TOps.Count * TOps.Count;
-        int region = K / GemvStreams;
-        long regionStride = region * ldw;
-        for (int k = 0; k < region; k++)
+        long regionStride = regionRows * ldw, xRegion = regionRows * xStep;
+        for (int k = k0; k < k1; k++)
         {
-            TV x0 = TOps.Broadcast(x[k * xStep]), x1 = TOps.Broadcast(x[(k + region) * xStep]);
-            TV x2 = TOps.Broadcast(x[(k + 2 * region) * xStep]), x3 = TOps.Broadcast(x[(k + 3 * region) * xStep]);
+            float* xk = x + k * xStep;
+            TV x0 = TOps.Broadcast(xk[0]), x1 = TOps.Broadcast(xk[xRegion]), x2 = TOps.Broadcast(xk[2 * xRegion]), x3 = TOps.Broadcast(xk[3 * xRegion]);
             TW* r0 = w + k * ldw, r1 = r0 + regionStride, r2 = r1 + regionStride, r3 = r2 + regionStride;
             int j = j0;
             for (; j < vectorEnd; j += TOps.Count)
@@ -336,10 +339,16 @@ internal static unsafe class MatmulKernels
                 TOps.Store(y + j, TOps.Add(even, odd));
             }
             for (; j < j1; j++)
-                y[j] += x[k * xStep] * BFloat16.Read(r0, j) + x[(k + region) * xStep] * BFloat16.Read(r1, j)
-                    + x[(k + 2 * region) * xStep] * BFloat16.Read(r2, j) + x[(k + 3 * region) * xStep] * BFloat16.Read(r3, j);
+                y[j] += xk[0] * BFloat16.Read(r0, j) + xk[xRegion] * BFloat16.Read(r1, j) + xk[2 * xRegion] * BFloat16.Read(r2, j) + xk[3 * xRegion] * BFloat16.Read(r3, j);
         }
-        for (int k = GemvStreams * region; k < K; k++)
+    }
+
+    /// <summary>y[j0..j1) += x @ w over rows k0..k1 of w [K, ldw], one row at a time.</summary>
+    private static void GemvRows<TOps, TV, TW>(float* y, float* x, long xStep, TW* w, long ldw, int k0, int k1, int j0, int j1)
+        where TOps : IVectorOps<TV> where TV : unmanaged where TW : unmanaged
+    {
+        int vectorEnd = j0 + (j1 - j0) / TOps.Count * TOps.Count;
+        for (int k = k0; k < k1; k++)
         {
             float s = x[k * xStep];
             TV xs = TOps.Broadcast(s);

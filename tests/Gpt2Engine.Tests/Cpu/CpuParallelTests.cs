@@ -21,6 +21,25 @@ public sealed class CpuParallelTests
     }
 
     [Fact]
+    public void Shares_run_every_unit_exactly_once_on_valid_slots()
+    {
+        foreach (int threads in (int[])[1, 2, 3, 5])
+        foreach (int units in (int[])[0, 1, 2, 3, 7, 64, 1001])
+        {
+            var hits = new int[units];
+            int slots = Math.Max(1, Math.Min(threads, units)), badSlots = 0;
+            CpuParallel.ForShares(units, threads, (slot, unit) =>
+            {
+                if (slot < 0 || slot >= slots) Interlocked.Increment(ref badSlots);
+                Interlocked.Increment(ref hits[unit]);
+                if (unit % 5 == 0) Thread.SpinWait(2000); // uneven units, so that slots take from each other
+            });
+            Assert.All(hits, h => Assert.Equal(1, h));
+            Assert.Equal(0, badSlots);
+        }
+    }
+
+    [Fact]
     public void Concurrent_callers_each_get_their_whole_range()
     {
         var totals = new long[4];

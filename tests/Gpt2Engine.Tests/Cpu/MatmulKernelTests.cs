@@ -91,6 +91,34 @@ public sealed unsafe class MatmulKernelTests
         }
     }
 
+    /// <summary>
+    /// Few rows against a wide [K, N] weight: the matrix-vector path cuts the weight into many small units that the threads
+    /// share out and take from each other (<see cref="CpuParallel.ForShares"/>), plus rows past the last whole region.
+    /// </summary>
+    [Theory]
+    [MemberData(nameof(Levels))]
+    public void Matrix_vector_products_over_many_units_match_the_float64_loop(SimdLevel level)
+    {
+        var random = new Random(9);
+        foreach (var (N, K) in ((int, int)[])[(4099, 203), (2053, 66), (8195, 7)])
+        foreach (int M in (int[])[1, 3])
+        foreach (int threads in (int[])[1, 2, 3])
+        foreach (bool bf16 in (bool[])[false, true])
+        {
+            float[] c = RandomArray(random, M * N), a = RandomArray(random, M * K), b = RandomArray(random, N * K);
+            Array bStored = b;
+            if (bf16)
+            {
+                var bits = Array.ConvertAll(b, BFloat16.FromSingle);
+                b = Array.ConvertAll(bits, BFloat16.ToSingle);
+                bStored = bits;
+            }
+            var expected = Naive(c, a, K, 1, b, MatrixLayout.KN, N, M, N, K);
+            string what = $"{level} M={M} N={N} K={K} threads={threads} bf16={bf16}";
+            AssertClose(Run(level, c, a, K, 1, bStored, bf16 ? TensorDType.BF16 : TensorDType.F32, MatrixLayout.KN, N, M, N, K, threads), expected, K, what);
+        }
+    }
+
     [Fact]
     public void Scalar_reference_matches_the_float64_loop()
     {
