@@ -92,8 +92,9 @@ public sealed unsafe class MatmulKernelTests
     }
 
     /// <summary>
-    /// Few rows against a wide [K, N] weight: the matrix-vector path cuts the weight into many small units that the threads
-    /// share out and take from each other (<see cref="CpuParallel.ForShares"/>), plus rows past the last whole region.
+    /// Few rows against a large weight: a [K, N] one is cut into many small units that the threads share out and take
+    /// from each other (<see cref="CpuParallel.ForShares"/>), plus rows past the last whole region; an [N, K] one into
+    /// chunks of rows, each read as four regions, plus rows past them.
     /// </summary>
     [Theory]
     [MemberData(nameof(Levels))]
@@ -101,6 +102,7 @@ public sealed unsafe class MatmulKernelTests
     {
         var random = new Random(9);
         foreach (var (N, K) in ((int, int)[])[(4099, 203), (2053, 66), (8195, 7)])
+        foreach (var layout in (MatrixLayout[])[MatrixLayout.KN, MatrixLayout.NK])
         foreach (int M in (int[])[1, 3])
         foreach (int threads in (int[])[1, 2, 3])
         foreach (bool bf16 in (bool[])[false, true])
@@ -113,9 +115,10 @@ public sealed unsafe class MatmulKernelTests
                 b = Array.ConvertAll(bits, BFloat16.ToSingle);
                 bStored = bits;
             }
-            var expected = Naive(c, a, K, 1, b, MatrixLayout.KN, N, M, N, K);
-            string what = $"{level} M={M} N={N} K={K} threads={threads} bf16={bf16}";
-            AssertClose(Run(level, c, a, K, 1, bStored, bf16 ? TensorDType.BF16 : TensorDType.F32, MatrixLayout.KN, N, M, N, K, threads), expected, K, what);
+            long ldb = layout == MatrixLayout.KN ? N : K;
+            var expected = Naive(c, a, K, 1, b, layout, ldb, M, N, K);
+            string what = $"{level} M={M} N={N} K={K} {layout} threads={threads} bf16={bf16}";
+            AssertClose(Run(level, c, a, K, 1, bStored, bf16 ? TensorDType.BF16 : TensorDType.F32, layout, ldb, M, N, K, threads), expected, K, what);
         }
     }
 
