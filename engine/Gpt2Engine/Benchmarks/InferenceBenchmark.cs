@@ -1,4 +1,5 @@
 using System.Diagnostics;
+using Gpt2Engine.Generation;
 using Gpt2Engine.Model;
 
 namespace Gpt2Engine.Benchmarks;
@@ -83,7 +84,7 @@ public static class InferenceBenchmark
         {
             session.Reset();
             started = Stopwatch.GetTimestamp();
-            next = ArgMax(session.Forward(prompt, promptTokens));
+            next = Sampler.ArgMax(session.Forward(prompt, promptTokens));
             promptSeconds[repeat] = Stopwatch.GetElapsedTime(started).TotalSeconds;
         }
         Array.Sort(promptSeconds);
@@ -92,7 +93,7 @@ public static class InferenceBenchmark
         for (int i = 0; i < genTokens; i++)
         {
             long tokenStarted = Stopwatch.GetTimestamp();
-            next = ArgMax(session.Forward([next], 1));
+            next = Sampler.ArgMax(session.Forward([next], 1));
             tokenSeconds[i] = Stopwatch.GetElapsedTime(tokenStarted).TotalSeconds;
         }
         double genSeconds = Stopwatch.GetElapsedTime(started).TotalSeconds;
@@ -105,8 +106,8 @@ public static class InferenceBenchmark
 
     private static void Generate(InferenceSession session, int[] prompt, int tokens)
     {
-        int next = ArgMax(session.Forward(prompt, prompt.Length));
-        for (int i = 0; i < tokens; i++) next = ArgMax(session.Forward([next], 1));
+        int next = Sampler.ArgMax(session.Forward(prompt, prompt.Length));
+        for (int i = 0; i < tokens; i++) next = Sampler.ArgMax(session.Forward([next], 1));
     }
 
     /// <summary>Bytes of weights one decoded token reads: every parameter once, except wpe (one row).</summary>
@@ -121,13 +122,5 @@ public static class InferenceBenchmark
                 bytes += buffer.ByteLength;
         }
         return bytes;
-    }
-
-    private static int ArgMax(ReadOnlySpan<float> values)
-    {
-        int best = 0;
-        for (int i = 1; i < values.Length; i++)
-            if (values[i] > values[best]) best = i;
-        return best;
     }
 }
