@@ -66,7 +66,7 @@ internal static class CpuParallel
     public static unsafe void ForShares(int units, int threads, Action<int, int> body)
     {
         if (units <= 0) return;
-        int slots = Math.Max(1, Math.Min(threads, units));
+        int slots = Slots(units, threads);
         // Per slot: its next unit (low 32 bits) and the end of its share (high 32 bits), claimed by compare-and-swap.
         long* shares = stackalloc long[slots];
         for (int slot = 0; slot < slots; slot++) shares[slot] = Share((int)((long)units * slot / slots), (int)((long)units * (slot + 1) / slots));
@@ -78,6 +78,9 @@ internal static class CpuParallel
                 for (int unit; (unit = ClaimUnit(state, slots, slot)) >= 0;) body(slot, unit);
         });
     }
+
+    /// <summary>How many slots <see cref="ForShares"/> runs for these units and threads (size per-slot state with it).</summary>
+    public static int Slots(int units, int threads) => Math.Max(1, Math.Min(threads, units));
 
     private static long Share(int next, int end) => (long)end << 32 | (uint)next;
 

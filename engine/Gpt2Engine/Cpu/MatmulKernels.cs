@@ -194,11 +194,11 @@ internal static unsafe class MatmulKernels
     {
         int regionRows = g.K / GemvStreams;
         int unitRows = (int)Math.Max(1, GemvUnitBytes / (GemvStreams * (long)g.N * sizeof(TW)));
-        int units = (regionRows + unitRows - 1) / unitRows, slots = Math.Max(1, Math.Min(threads, units));
+        int units = (regionRows + unitRows - 1) / unitRows, slots = CpuParallel.Slots(units, threads);
         long partLength = (long)g.M * g.N;
         float* partials = _gemvPartials.Get(slots * partLength);
         new Span<float>(partials, checked((int)(slots * partLength))).Clear();
-        CpuParallel.ForShares(units, slots, (slot, unit) =>
+        CpuParallel.ForShares(units, threads, (slot, unit) =>
         {
             int k0 = unit * unitRows, k1 = Math.Min(regionRows, k0 + unitRows);
             float* y = partials + slot * partLength;

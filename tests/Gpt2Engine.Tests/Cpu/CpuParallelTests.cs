@@ -27,7 +27,7 @@ public sealed class CpuParallelTests
         foreach (int units in (int[])[0, 1, 2, 3, 7, 64, 1001])
         {
             var hits = new int[units];
-            int slots = Math.Max(1, Math.Min(threads, units)), badSlots = 0;
+            int slots = Math.Max(1, Math.Min(threads, units)), badSlots = 0; // at most one slot per thread and per unit
             CpuParallel.ForShares(units, threads, (slot, unit) =>
             {
                 if (slot < 0 || slot >= slots) Interlocked.Increment(ref badSlots);

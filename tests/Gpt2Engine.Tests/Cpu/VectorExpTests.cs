@@ -7,12 +7,7 @@ namespace Gpt2Engine.Tests.Cpu;
 /// <summary>The kernels' inlined vector exp against float64 Math.Exp, at every vector width.</summary>
 public sealed unsafe class VectorExpTests
 {
-    public static TheoryData<SimdLevel> VectorLevels()
-    {
-        var data = new TheoryData<SimdLevel>();
-        foreach (var level in CpuSimd.Supported.Where(l => l != SimdLevel.Scalar)) data.Add(level);
-        return data;
-    }
+    public static TheoryData<SimdLevel> VectorLevels() => new(CpuSimd.Supported.Where(l => l != SimdLevel.Scalar));
 
     private static float[] Exp(SimdLevel level, float[] input)
     {
