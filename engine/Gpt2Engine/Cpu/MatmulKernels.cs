@@ -14,15 +14,14 @@ internal enum MatrixLayout { KN, NK }
 /// Matrix products. One row (batch-1 decode) is a bandwidth-bound matrix-vector product that streams the weights
 /// once, in place (F32 or BF16), <see cref="GemvStreams"/> far-apart rows at a time: an [in, out] weight split over
 /// its depth across threads, wte over its rows. More rows are a compute-bound GEMM: B is packed
-/// <see cref="DepthBlock"/> rows at a time into a panel of <see cref="TileVectors"/> vectors' width (converting layout
-/// and bf16 on the way, so the kernel sees one format; the next block's weights are prefetched meanwhile), and a
-/// register-blocked micro-kernel keeps a <see cref="TileRows"/> x <see cref="TileVectors"/>-vector tile of C in
-/// registers. Threads split B's column panels. Every path has the scalar <see cref="GemmReference"/> beside it, which
+/// <see cref="DepthBlock"/> rows at a time into a panel <see cref="TileVectors{TOps, TV}"/> vectors wide (converting
+/// layout and bf16 on the way, so the kernel sees one format; the next block's weights are prefetched meanwhile), and
+/// a register-blocked micro-kernel keeps a <see cref="TileRows"/>-row tile of C in registers. Threads split B's column panels. Every path has the scalar <see cref="GemmReference"/> beside it, which
 /// is also the <see cref="SimdLevel.Scalar"/> path.
 /// </summary>
 internal static unsafe class MatmulKernels
 {
-    private const int TileRows = 4, TileVectors = 4, DepthBlock = 128, MaxPanelWidth = TileVectors * 16;
+    private const int TileRows = 4, DepthBlock = 128, MaxPanelWidth = 4 * 16;
     /// <summary>Column chunk the matrix-vector products split across threads: a multiple of every vector width and a cache line.</summary>
     private const int GemvChunk = 64;
     /// <summary>Weight streams a matrix-vector pass reads side by side, each from its own region of the matrix.</summary>
@@ -127,6 +126,14 @@ internal static unsafe class MatmulKernels
         }
     }
 
+    /// <summary>
+    /// Vectors across the micro-kernel's tile. Its accumulators, a row of the packed panel and a broadcast of A must all
+    /// stay in registers: AVX-512 has 32 (4 x 4 vectors: 16 accumulators), AVX2 and SSE 16 (4 x 3: 12). On AVX2 a
+    /// 4 x 4 tile spilled to the stack, and 6 x 2 (12 accumulators, but a broadcast per two multiply-adds) ran the 124M
+    /// prompt's matmuls 2-6% slower than 4 x 3.
+    /// </summary>
+    private static int TileVectors<TOps, TV>() where TOps : IVectorOps<TV> where TV : unmanaged => typeof(TV) == typeof(Vector512<float>) ? 4 : 3;
+
     private static void Run<TOps, TV, TW>(GemmArguments g, int threads) where TOps : IVectorOps<TV> where TV : unmanaged where TW : unmanaged
     {
         // Too few rows to fill a tile: stream B once per row instead of packing it.
@@ -141,7 +148,7 @@ internal static unsafe class MatmulKernels
                 });
             return;
         }
-        int width = TileVectors * TOps.Count;
+        int width = TileVectors<TOps, TV>() * TOps.Count;
         int panels = (g.N + width - 1) / width;
         CpuParallel.For(panels, threads, (start, end) =>
         {
@@ -264,34 +271,44 @@ internal static unsafe class MatmulKernels
         }
     }
 
-    /// <summary>c[4, 4 vectors] (row stride ldc) += A rows a0..a3 (depth stride aStep) @ the packed panel, over depth steps.</summary>
+    /// <summary>
+    /// c[4, <see cref="TileVectors{TOps, TV}"/>] (row stride ldc) += A rows a0..a3 (depth stride aStep) @ the packed
+    /// panel, over depth steps.
+    /// </summary>
     [MethodImpl(MethodImplOptions.AggressiveOptimization)]
     private static void MicroKernel<TOps, TV>(float* a0, float* a1, float* a2, float* a3, long aStep, float* packed, int depth, float* c, long ldc)
         where TOps : IVectorOps<TV> where TV : unmanaged
     {
         int w = TOps.Count;
+        bool four = typeof(TV) == typeof(Vector512<float>); // a JIT-time constant, so the unused column is compiled away
         float* c1 = c + ldc, c2 = c1 + ldc, c3 = c2 + ldc;
-        TV c00 = TOps.Load(c), c01 = TOps.Load(c + w), c02 = TOps.Load(c + 2 * w), c03 = TOps.Load(c + 3 * w);
-        TV c10 = TOps.Load(c1), c11 = TOps.Load(c1 + w), c12 = TOps.Load(c1 + 2 * w), c13 = TOps.Load(c1 + 3 * w);
-        TV c20 = TOps.Load(c2), c21 = TOps.Load(c2 + w), c22 = TOps.Load(c2 + 2 * w), c23 = TOps.Load(c2 + 3 * w);
-        TV c30 = TOps.Load(c3), c31 = TOps.Load(c3 + w), c32 = TOps.Load(c3 + 2 * w), c33 = TOps.Load(c3 + 3 * w);
+        TV c00 = TOps.Load(c), c01 = TOps.Load(c + w), c02 = TOps.Load(c + 2 * w), c03 = four ? TOps.Load(c + 3 * w) : default;
+        TV c10 = TOps.Load(c1), c11 = TOps.Load(c1 + w), c12 = TOps.Load(c1 + 2 * w), c13 = four ? TOps.Load(c1 + 3 * w) : default;
+        TV c20 = TOps.Load(c2), c21 = TOps.Load(c2 + w), c22 = TOps.Load(c2 + 2 * w), c23 = four ? TOps.Load(c2 + 3 * w) : default;
+        TV c30 = TOps.Load(c3), c31 = TOps.Load(c3 + w), c32 = TOps.Load(c3 + 2 * w), c33 = four ? TOps.Load(c3 + 3 * w) : default;
         long offset = 0;
-        for (int k = 0; k < depth; k++, packed += 4 * w, offset += aStep)
+        for (int k = 0; k < depth; k++, packed += (four ? 4 : 3) * w, offset += aStep)
         {
-            TV b0 = TOps.Load(packed), b1 = TOps.Load(packed + w), b2 = TOps.Load(packed + 2 * w), b3 = TOps.Load(packed + 3 * w);
+            TV b0 = TOps.Load(packed), b1 = TOps.Load(packed + w), b2 = TOps.Load(packed + 2 * w), b3 = four ? TOps.Load(packed + 3 * w) : default;
             TV x = TOps.Broadcast(a0[offset]);
-            c00 = TOps.MultiplyAdd(x, b0, c00); c01 = TOps.MultiplyAdd(x, b1, c01); c02 = TOps.MultiplyAdd(x, b2, c02); c03 = TOps.MultiplyAdd(x, b3, c03);
+            c00 = TOps.MultiplyAdd(x, b0, c00); c01 = TOps.MultiplyAdd(x, b1, c01); c02 = TOps.MultiplyAdd(x, b2, c02);
+            if (four) c03 = TOps.MultiplyAdd(x, b3, c03);
             x = TOps.Broadcast(a1[offset]);
-            c10 = TOps.MultiplyAdd(x, b0, c10); c11 = TOps.MultiplyAdd(x, b1, c11); c12 = TOps.MultiplyAdd(x, b2, c12); c13 = TOps.MultiplyAdd(x, b3, c13);
+            c10 = TOps.MultiplyAdd(x, b0, c10); c11 = TOps.MultiplyAdd(x, b1, c11); c12 = TOps.MultiplyAdd(x, b2, c12);
+            if (four) c13 = TOps.MultiplyAdd(x, b3, c13);
             x = TOps.Broadcast(a2[offset]);
-            c20 = TOps.MultiplyAdd(x, b0, c20); c21 = TOps.MultiplyAdd(x, b1, c21); c22 = TOps.MultiplyAdd(x, b2, c22); c23 = TOps.MultiplyAdd(x, b3, c23);
+            c20 = TOps.MultiplyAdd(x, b0, c20); c21 = TOps.MultiplyAdd(x, b1, c21); c22 = TOps.MultiplyAdd(x, b2, c22);
+            if (four) c23 = TOps.MultiplyAdd(x, b3, c23);
             x = TOps.Broadcast(a3[offset]);
-            c30 = TOps.MultiplyAdd(x, b0, c30); c31 = TOps.MultiplyAdd(x, b1, c31); c32 = TOps.MultiplyAdd(x, b2, c32); c33 = TOps.MultiplyAdd(x, b3, c33);
+            c30 = TOps.MultiplyAdd(x, b0, c30); c31 = TOps.MultiplyAdd(x, b1, c31); c32 = TOps.MultiplyAdd(x, b2, c32);
+            if (four) c33 = TOps.MultiplyAdd(x, b3, c33);
         }
-        TOps.Store(c, c00); TOps.Store(c + w, c01); TOps.Store(c + 2 * w, c02); TOps.Store(c + 3 * w, c03);
-        TOps.Store(c1, c10); TOps.Store(c1 + w, c11); TOps.Store(c1 + 2 * w, c12); TOps.Store(c1 + 3 * w, c13);
-        TOps.Store(c2, c20); TOps.Store(c2 + w, c21); TOps.Store(c2 + 2 * w, c22); TOps.Store(c2 + 3 * w, c23);
-        TOps.Store(c3, c30); TOps.Store(c3 + w, c31); TOps.Store(c3 + 2 * w, c32); TOps.Store(c3 + 3 * w, c33);
+        TOps.Store(c, c00); TOps.Store(c + w, c01); TOps.Store(c + 2 * w, c02);
+        TOps.Store(c1, c10); TOps.Store(c1 + w, c11); TOps.Store(c1 + 2 * w, c12);
+        TOps.Store(c2, c20); TOps.Store(c2 + w, c21); TOps.Store(c2 + 2 * w, c22);
+        TOps.Store(c3, c30); TOps.Store(c3 + w, c31); TOps.Store(c3 + 2 * w, c32);
+        if (!four) return;
+        TOps.Store(c + 3 * w, c03); TOps.Store(c1 + 3 * w, c13); TOps.Store(c2 + 3 * w, c23); TOps.Store(c3 + 3 * w, c33);
     }
 
     /// <summary>

@@ -69,7 +69,7 @@ public sealed unsafe class MatmulKernelTests
     public void Gemm_matches_the_float64_loop_on_odd_sizes(SimdLevel level)
     {
         var random = new Random(7);
-        foreach (int M in (int[])[1, 2, 3, 5, 13])
+        foreach (int M in (int[])[1, 2, 3, 5, 6, 13])
         foreach (var (N, K) in ((int, int)[])[(67, 37), (130, 129), (17, 300)])
         foreach (var layout in (MatrixLayout[])[MatrixLayout.KN, MatrixLayout.NK])
         foreach (bool transposedA in (bool[])[false, true])
