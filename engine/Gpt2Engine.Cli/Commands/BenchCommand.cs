@@ -69,10 +69,11 @@ internal static class BenchCommand
             if (threadCounts.Length != 1) throw new Gpt2Exception("a list of --threads is a sweep: add --profile");
             int threadCount = threadCounts[0];
             using var backend = BackendFactory.Create(deviceName, parse.InvocationConfiguration.Error, threadCount);
-            // The host's read bandwidth: the roof of CPU decoding (on a GPU it is only a point of reference).
+            // The host's read bandwidth: the roof of CPU decoding (on a GPU it is only a point of reference); and on the
+            // CPU its multiply-add peak, the roof of prompt processing.
             int probeThreads = backend is CpuBackend cpu ? cpu.Threads : Environment.ProcessorCount;
             var result = InferenceBenchmark.Run(weightsPath, () => Gpt2Model.Load(weightsPath, backend), parse.GetValue(promptTokens), parse.GetValue(genTokens),
-                () => MemoryBandwidth.MeasureRead(probeThreads));
+                () => MemoryBandwidth.MeasureRead(probeThreads), backend is CpuBackend ? () => ComputePeak.MeasureFma(probeThreads) : null);
             parse.InvocationConfiguration.Output.WriteLine(parse.GetValue(json) ? result.ToJson() : result.ToString());
             return 0;
         }));

@@ -7,13 +7,15 @@ namespace Gpt2Engine.Benchmarks;
 /// <summary>What <see cref="InferenceBenchmark"/> measured. Rates are per second; bytes are 1e9 to a GB.</summary>
 public sealed record InferenceBenchmarkResult(
     string Weights, string Backend, int PromptTokens, int GenTokens, double LoadSeconds,
-    double PromptTokensPerSecond, double GenMillisecondsPerToken, double GenMedianMillisecondsPerToken, long WeightBytesPerToken, double RoofBytesPerSecond)
+    double PromptTokensPerSecond, double GenMillisecondsPerToken, double GenMedianMillisecondsPerToken, long WeightBytesPerToken, double RoofBytesPerSecond,
+    long PromptFlops, double? PeakFlopsPerSecond)
 {
     public double GenTokensPerSecond => 1000.0 / GenMillisecondsPerToken;
     /// <summary>Weight bytes streamed per second while generating.</summary>
     public double AchievedBytesPerSecond => WeightBytesPerToken * GenTokensPerSecond;
     /// <summary>Generation speed over the bandwidth roof (every weight read once per token at the probe's bandwidth).</summary>
     public double FractionOfRoof => AchievedBytesPerSecond / RoofBytesPerSecond;
+    public double PromptFlopsPerSecond => PromptFlops * PromptTokensPerSecond / PromptTokens;
 
     public string ToJson() => JsonText.Write(json =>
     {
@@ -31,13 +33,20 @@ public sealed record InferenceBenchmarkResult(
         json.WriteNumber("achieved_gb_per_s", Math.Round(AchievedBytesPerSecond / 1e9, 3));
         json.WriteNumber("roof_gb_per_s", Math.Round(RoofBytesPerSecond / 1e9, 3));
         json.WriteNumber("fraction_of_roof", Math.Round(FractionOfRoof, 4));
+        json.WriteNumber("prompt_gflop", Math.Round(PromptFlops / 1e9, 4));
+        json.WriteNumber("prompt_gflop_per_s", Math.Round(PromptFlopsPerSecond / 1e9, 2));
+        if (PeakFlopsPerSecond is { } peak)
+        {
+            json.WriteNumber("fma_peak_gflop_per_s", Math.Round(peak / 1e9, 2));
+            json.WriteNumber("prompt_fraction_of_peak", Math.Round(PromptFlopsPerSecond / peak, 4));
+        }
         json.WriteEndObject();
     });
 
     public override string ToString() =>
         $"""
         weights      {Weights} on {Backend}, loaded in {LoadSeconds:F2} s
-        prompt       {PromptTokens} tokens: {PromptTokensPerSecond:F1} tokens/s
+        prompt       {PromptTokens} tokens: {PromptTokensPerSecond:F1} tokens/s, {PromptFlopsPerSecond / 1e9:F1} GFLOP/s{(PeakFlopsPerSecond is { } peak ? $" ({PromptFlopsPerSecond / peak:P0} of the {peak / 1e9:F0} GFLOP/s multiply-add peak, measured now)" : "")}
         generation   {GenTokens} tokens: {GenMillisecondsPerToken:F2} ms/token (median {GenMedianMillisecondsPerToken:F2}), {GenTokensPerSecond:F1} tokens/s
         weights read {WeightBytesPerToken / 1e6:F1} MB/token: {AchievedBytesPerSecond / 1e9:F2} GB/s
         roof         {RoofBytesPerSecond / 1e9:F2} GB/s read bandwidth (measured now): {RoofBytesPerSecond / WeightBytesPerToken:F1} tokens/s; generation at {FractionOfRoof:P0} of it
@@ -57,7 +66,9 @@ public static class InferenceBenchmark
 
     /// <param name="loadModel">Loads the model (timed): the weights on the chosen backend.</param>
     /// <param name="measureRoof">Measures the read bandwidth to compare generation against (see <see cref="MemoryBandwidth"/>).</param>
-    public static InferenceBenchmarkResult Run(string weights, Func<Gpt2Model> loadModel, int promptTokens, int genTokens, Func<double> measureRoof)
+    /// <param name="measurePeak">Measures the multiply-add peak to compare the prompt against (see <see cref="ComputePeak"/>), if any.</param>
+    public static InferenceBenchmarkResult Run(string weights, Func<Gpt2Model> loadModel, int promptTokens, int genTokens, Func<double> measureRoof,
+        Func<double>? measurePeak = null)
     {
         if (promptTokens < 1 || genTokens < 1) throw new Gpt2Exception("--prompt-tokens and --gen-tokens must be at least 1");
         long started = Stopwatch.GetTimestamp();
@@ -101,7 +112,21 @@ public static class InferenceBenchmark
         double roof = Math.Max(roofBefore, measureRoof());
 
         return new InferenceBenchmarkResult(weights, model.Backend.Name, promptTokens, genTokens, loadSeconds,
-            promptTokens / promptSeconds[PromptRepeats / 2], genSeconds * 1000 / genTokens, tokenSeconds[genTokens / 2] * 1000, WeightBytesPerToken(model), roof);
+            promptTokens / promptSeconds[PromptRepeats / 2], genSeconds * 1000 / genTokens, tokenSeconds[genTokens / 2] * 1000, WeightBytesPerToken(model), roof,
+            PromptFlops(config, promptTokens), measurePeak?.Invoke());
+    }
+
+    /// <summary>
+    /// Floating-point operations (a multiply-add is two) of a forward over a prompt of <paramref name="tokens"/>: per
+    /// layer and token the four matmuls' 12 C^2 multiply-adds; per layer and token t (from 0) attention's scores and
+    /// weighted sum over t + 1 positions, 2 (t + 1) C; logits at the last position only, V C. The element-wise
+    /// operations (LayerNorm, GELU, softmax) are left out: a few per element, against thousands of multiply-adds.
+    /// </summary>
+    public static long PromptFlops(Gpt2Config config, int tokens)
+    {
+        long c = config.Channels, t = tokens;
+        long perLayer = t * 12 * c * c + c * t * (t + 1);
+        return 2 * (config.Layers * perLayer + (long)config.VocabSize * c);
     }
 
     private static void Generate(InferenceSession session, int[] prompt, int tokens)

@@ -73,16 +73,42 @@ public sealed class ConversionAndBenchTests : IDisposable
         using var backend = new CpuBackend(2);
         var roofs = new Queue<double>([1e10, 2e10]);
         var result = InferenceBenchmark.Run("tiny", () => new Gpt2Model(CheckpointLoader.Load(TestFixtures.TinyModel), backend, ownsWeights: true),
-            promptTokens: 5, genTokens: 3, measureRoof: () => roofs.Dequeue());
+            promptTokens: 5, genTokens: 3, measureRoof: () => roofs.Dequeue(), measurePeak: () => 1e11);
         using var json = JsonDocument.Parse(result.ToJson());
         Assert.Equal(20.0, json.RootElement.GetProperty("roof_gb_per_s").GetDouble()); // measured before and after: the higher counts
-        foreach (string key in (string[])["prompt_tokens_per_s", "gen_tokens_per_s", "gen_ms_per_token", "gen_ms_per_token_median", "load_s", "roof_gb_per_s", "fraction_of_roof"])
+        Assert.Equal(100.0, json.RootElement.GetProperty("fma_peak_gflop_per_s").GetDouble());
+        foreach (string key in (string[])["prompt_tokens_per_s", "gen_tokens_per_s", "gen_ms_per_token", "gen_ms_per_token_median", "load_s", "roof_gb_per_s",
+                     "fraction_of_roof", "prompt_gflop_per_s", "prompt_fraction_of_peak"])
             Assert.True(json.RootElement.GetProperty(key).GetDouble() > 0, key);
         // Every parameter once per token except wpe, of which one row: the tiny model's sizes, by hand.
-        const int V = 96, C = 64, L = 2;
+        const int V = 96, C = 64, L = 2, T = 5;
         long parameters = (long)V * C + C + L * (12L * C * C + 13L * C) + 2L * C;
         Assert.Equal(parameters * sizeof(float), json.RootElement.GetProperty("weight_bytes").GetInt64());
+        // The prompt's multiply-adds, counted one by one: per layer and position the qkv, attention-projection, fc and
+        // fc-projection matmuls, then scores and weighted sum over the positions so far; logits at the last position.
+        long multiplyAdds = (long)V * C;
+        for (int layer = 0; layer < L; layer++)
+            for (int t = 0; t < T; t++) multiplyAdds += C * 3L * C + C * (long)C + C * 4L * C + 4L * C * C + 2L * (t + 1) * C;
+        using var weights = CheckpointLoader.Load(TestFixtures.TinyModel);
+        Assert.Equal(2 * multiplyAdds, InferenceBenchmark.PromptFlops(weights.Config, T));
+        Assert.Equal(2 * multiplyAdds / 1e9, json.RootElement.GetProperty("prompt_gflop").GetDouble(), 4);
     }
+
+    [Fact]
+    public void Bench_leaves_out_the_peak_where_none_is_measured()
+    {
+        using var backend = new CpuBackend(1);
+        var result = InferenceBenchmark.Run("tiny", () => new Gpt2Model(CheckpointLoader.Load(TestFixtures.TinyModel), backend, ownsWeights: true),
+            promptTokens: 2, genTokens: 1, measureRoof: () => 1e10);
+        using var json = JsonDocument.Parse(result.ToJson());
+        Assert.False(json.RootElement.TryGetProperty("fma_peak_gflop_per_s", out _));
+        Assert.DoesNotContain("peak", result.ToString());
+    }
+
+    [Theory]
+    [MemberData(nameof(MatmulKernelTests.Levels), MemberType = typeof(MatmulKernelTests))]
+    public void Compute_probe_measures_a_positive_rate_at_every_level(SimdLevel level) =>
+        Assert.True(ComputePeak.MeasureFma(2, 100_000, passes: 1, level) > 0);
 
     [Fact]
     public void Bandwidth_probe_measures_a_positive_rate() => Assert.True(MemoryBandwidth.MeasureRead(2, 16L << 20, passes: 1) > 0);

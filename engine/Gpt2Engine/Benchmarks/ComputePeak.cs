@@ -1,0 +1,84 @@
+using System.Diagnostics;
+using System.Runtime.CompilerServices;
+using System.Runtime.Intrinsics;
+using Gpt2Engine.Cpu;
+
+namespace Gpt2Engine.Benchmarks;
+
+/// <summary>
+/// The machine's float32 multiply-add peak at the kernels' vector width: every thread runs chains of fused
+/// multiply-adds on registers, best of a few passes. Prompt processing is a compute-bound GEMM, so this is its roof,
+/// as the read bandwidth is generation's.
+/// </summary>
+public static class ComputePeak
+{
+    /// <summary>Independent accumulators per thread: enough to cover the multiply-add latency on two pipes.</summary>
+    private const int Chains = 12;
+
+    /// <summary>FLOP/s (a multiply-add is two) with <paramref name="threads"/> threads at <paramref name="level"/> (default: the kernels').</summary>
+    public static double MeasureFma(int threads, long stepsPerThread = 20_000_000, int passes = 5, SimdLevel? level = null)
+    {
+        var simd = level ?? CpuSimd.Level;
+        double best = 0;
+        var sinks = new float[threads];
+        for (int pass = 0; pass < passes; pass++)
+        {
+            long started = Stopwatch.GetTimestamp();
+            CpuParallel.For(threads, threads, (first, last) =>
+            {
+                for (int t = first; t < last; t++) sinks[t] = Run(simd, stepsPerThread);
+            });
+            double seconds = Stopwatch.GetElapsedTime(started).TotalSeconds;
+            best = Math.Max(best, (double)threads * stepsPerThread * Chains * 2 * Lanes(simd) / seconds);
+        }
+        if (sinks.Any(float.IsNaN)) throw new InvalidOperationException("compute probe: NaN");
+        return best;
+    }
+
+    private static int Lanes(SimdLevel level) => level switch
+    {
+        SimdLevel.V512 => Vector512<float>.Count,
+        SimdLevel.V256 => Vector256<float>.Count,
+        SimdLevel.V128 => Vector128<float>.Count,
+        _ => 1,
+    };
+
+    private static float Run(SimdLevel level, long steps) => level switch
+    {
+        SimdLevel.V512 => Run<Ops512, Vector512<float>>(steps),
+        SimdLevel.V256 => Run<Ops256, Vector256<float>>(steps),
+        SimdLevel.V128 => Run<Ops128, Vector128<float>>(steps),
+        _ => RunScalar(steps),
+    };
+
+    /// <summary>Twelve chains of a = a * m + c, which converge (m &lt; 1), so no value overflows or turns subnormal.</summary>
+    [MethodImpl(MethodImplOptions.AggressiveOptimization)]
+    private static float Run<TOps, TV>(long steps) where TOps : IVectorOps<TV> where TV : unmanaged
+    {
+        TV m = TOps.Broadcast(0.999f), c = TOps.Broadcast(0.001f);
+        TV a0 = TOps.Broadcast(1f), a1 = a0, a2 = a0, a3 = a0, a4 = a0, a5 = a0, a6 = a0, a7 = a0, a8 = a0, a9 = a0, a10 = a0, a11 = a0;
+        for (long i = 0; i < steps; i++)
+        {
+            a0 = TOps.MultiplyAdd(a0, m, c); a1 = TOps.MultiplyAdd(a1, m, c); a2 = TOps.MultiplyAdd(a2, m, c); a3 = TOps.MultiplyAdd(a3, m, c);
+            a4 = TOps.MultiplyAdd(a4, m, c); a5 = TOps.MultiplyAdd(a5, m, c); a6 = TOps.MultiplyAdd(a6, m, c); a7 = TOps.MultiplyAdd(a7, m, c);
+            a8 = TOps.MultiplyAdd(a8, m, c); a9 = TOps.MultiplyAdd(a9, m, c); a10 = TOps.MultiplyAdd(a10, m, c); a11 = TOps.MultiplyAdd(a11, m, c);
+        }
+        TV sum = TOps.Add(TOps.Add(TOps.Add(a0, a1), TOps.Add(a2, a3)), TOps.Add(TOps.Add(a4, a5), TOps.Add(a6, a7)));
+        return TOps.Sum(TOps.Add(sum, TOps.Add(TOps.Add(a8, a9), TOps.Add(a10, a11))));
+    }
+
+    [MethodImpl(MethodImplOptions.AggressiveOptimization)]
+    private static float RunScalar(long steps)
+    {
+        const float m = 0.999f, c = 0.001f;
+        float a0 = 1, a1 = 1, a2 = 1, a3 = 1, a4 = 1, a5 = 1, a6 = 1, a7 = 1, a8 = 1, a9 = 1, a10 = 1, a11 = 1;
+        for (long i = 0; i < steps; i++)
+        {
+            a0 = MathF.FusedMultiplyAdd(a0, m, c); a1 = MathF.FusedMultiplyAdd(a1, m, c); a2 = MathF.FusedMultiplyAdd(a2, m, c);
+            a3 = MathF.FusedMultiplyAdd(a3, m, c); a4 = MathF.FusedMultiplyAdd(a4, m, c); a5 = MathF.FusedMultiplyAdd(a5, m, c);
+            a6 = MathF.FusedMultiplyAdd(a6, m, c); a7 = MathF.FusedMultiplyAdd(a7, m, c); a8 = MathF.FusedMultiplyAdd(a8, m, c);
+            a9 = MathF.FusedMultiplyAdd(a9, m, c); a10 = MathF.FusedMultiplyAdd(a10, m, c); a11 = MathF.FusedMultiplyAdd(a11, m, c);
+        }
+        return a0 + a1 + a2 + a3 + a4 + a5 + a6 + a7 + a8 + a9 + a10 + a11;
+    }
+}
