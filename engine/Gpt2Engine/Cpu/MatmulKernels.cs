@@ -148,6 +148,7 @@ internal static unsafe class MatmulKernels
                 });
             return;
         }
+        if (g.ADepthStride != 1) g = WithContiguousA(g, threads);
         int width = TileVectors<TOps, TV>() * TOps.Count;
         int panels = (g.N + width - 1) / width;
         CpuParallel.For(panels, threads, (start, end) =>
@@ -189,6 +190,28 @@ internal static unsafe class MatmulKernels
             }
         });
     }
+
+    /// <summary>
+    /// The problem with A copied row-major ([M, K], on the calling thread's scratch). The micro-kernel reads four rows of
+    /// A a step at a time, so a transposed view (training's weight gradients: A[i, k] = x[k, i], rows of x thousands of
+    /// floats apart; 50,257 for wte's) would take a cache line and a page per element, again for every panel of B.
+    /// Copied in 64 x 64 blocks, so that both sides stay in cache.
+    /// </summary>
+    private static GemmArguments WithContiguousA(GemmArguments g, int threads)
+    {
+        const int Block = 64;
+        float* copy = _contiguousA.Get((long)g.M * g.K);
+        CpuParallel.For((g.M + Block - 1) / Block, threads, (start, end) =>
+        {
+            for (int i0 = start * Block; i0 < Math.Min(g.M, end * Block); i0 += Block)
+                for (int k0 = 0; k0 < g.K; k0 += Block)
+                    for (int k = k0; k < Math.Min(g.K, k0 + Block); k++)
+                        for (int i = i0; i < Math.Min(g.M, i0 + Block); i++) copy[(long)i * g.K + k] = g.AAt(i, k);
+        });
+        return new GemmArguments(g.C, g.Ldc, copy, g.K, 1, g.B, g.Layout, g.Ldb, g.M, g.N, g.K);
+    }
+
+    [ThreadStatic] private static ScratchBuffer _contiguousA; // the calling thread's row-major copy of a transposed A
 
     /// <summary>
     /// C[M,N] += A @ B for a [K, N] weight and few rows. The weight's rows are cut into <see cref="GemvStreams"/> regions
