@@ -16,8 +16,9 @@ internal enum MatrixLayout { KN, NK }
 /// its depth across threads, wte over its rows. More rows are a compute-bound GEMM: B is packed
 /// <see cref="DepthBlock"/> rows at a time into a panel <see cref="TileVectors{TOps, TV}"/> vectors wide (converting
 /// layout and bf16 on the way, so the kernel sees one format; the next block's weights are prefetched meanwhile), and
-/// a register-blocked micro-kernel keeps a <see cref="TileRows"/>-row tile of C in registers. Threads split B's column panels. Every path has the scalar <see cref="GemmReference"/> beside it, which
-/// is also the <see cref="SimdLevel.Scalar"/> path.
+/// a register-blocked micro-kernel keeps a <see cref="TileRows"/>-row tile of C in registers. Threads split B's column
+/// panels. Every path has the scalar <see cref="GemmReference"/> beside it, which is also the
+/// <see cref="SimdLevel.Scalar"/> path.
 /// </summary>
 internal static unsafe class MatmulKernels
 {
@@ -302,15 +303,15 @@ internal static unsafe class MatmulKernels
     private static void MicroKernel<TOps, TV>(float* a0, float* a1, float* a2, float* a3, long aStep, float* packed, int depth, float* c, long ldc)
         where TOps : IVectorOps<TV> where TV : unmanaged
     {
-        int w = TOps.Count;
-        bool four = typeof(TV) == typeof(Vector512<float>); // a JIT-time constant, so the unused column is compiled away
+        int w = TOps.Count, step = TileVectors<TOps, TV>() * w;
+        bool four = TileVectors<TOps, TV>() == 4; // a JIT-time constant: with three vectors the fourth column is compiled away
         float* c1 = c + ldc, c2 = c1 + ldc, c3 = c2 + ldc;
         TV c00 = TOps.Load(c), c01 = TOps.Load(c + w), c02 = TOps.Load(c + 2 * w), c03 = four ? TOps.Load(c + 3 * w) : default;
         TV c10 = TOps.Load(c1), c11 = TOps.Load(c1 + w), c12 = TOps.Load(c1 + 2 * w), c13 = four ? TOps.Load(c1 + 3 * w) : default;
         TV c20 = TOps.Load(c2), c21 = TOps.Load(c2 + w), c22 = TOps.Load(c2 + 2 * w), c23 = four ? TOps.Load(c2 + 3 * w) : default;
         TV c30 = TOps.Load(c3), c31 = TOps.Load(c3 + w), c32 = TOps.Load(c3 + 2 * w), c33 = four ? TOps.Load(c3 + 3 * w) : default;
         long offset = 0;
-        for (int k = 0; k < depth; k++, packed += (four ? 4 : 3) * w, offset += aStep)
+        for (int k = 0; k < depth; k++, packed += step, offset += aStep)
         {
             TV b0 = TOps.Load(packed), b1 = TOps.Load(packed + w), b2 = TOps.Load(packed + 2 * w), b3 = four ? TOps.Load(packed + 3 * w) : default;
             TV x = TOps.Broadcast(a0[offset]);
