@@ -15,6 +15,7 @@ public sealed record InferenceBenchmarkResult(
     public double AchievedBytesPerSecond => WeightBytesPerToken * GenTokensPerSecond;
     /// <summary>Generation speed over the bandwidth roof (every weight read once per token at the probe's bandwidth).</summary>
     public double FractionOfRoof => AchievedBytesPerSecond / RoofBytesPerSecond;
+    /// <summary>The prompt's floating-point operations (see <see cref="InferenceBenchmark.PromptFlops"/>) per second.</summary>
     public double PromptFlopsPerSecond => PromptFlops * PromptTokensPerSecond / PromptTokens;
 
     public string ToJson() => JsonText.Write(json =>

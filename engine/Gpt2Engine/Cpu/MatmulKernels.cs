@@ -22,6 +22,7 @@ internal enum MatrixLayout { KN, NK }
 /// </summary>
 internal static unsafe class MatmulKernels
 {
+    /// <summary>Rows of the micro-kernel's tile; depth steps packed at a time; the widest panel (4 Vector512s, see <see cref="TileVectors{TOps, TV}"/>).</summary>
     private const int TileRows = 4, DepthBlock = 128, MaxPanelWidth = 4 * 16;
     /// <summary>Column chunk the matrix-vector products split across threads: a multiple of every vector width and a cache line.</summary>
     private const int GemvChunk = 64;
@@ -204,10 +205,13 @@ internal static unsafe class MatmulKernels
         float* copy = _contiguousA.Get((long)g.M * g.K);
         CpuParallel.For((g.M + Block - 1) / Block, threads, (start, end) =>
         {
-            for (int i0 = start * Block; i0 < Math.Min(g.M, end * Block); i0 += Block)
+            for (int i0 = start * Block, iEnd = Math.Min(g.M, end * Block); i0 < iEnd; i0 += Block)
                 for (int k0 = 0; k0 < g.K; k0 += Block)
-                    for (int k = k0; k < Math.Min(g.K, k0 + Block); k++)
-                        for (int i = i0; i < Math.Min(g.M, i0 + Block); i++) copy[(long)i * g.K + k] = g.AAt(i, k);
+                {
+                    int i1 = Math.Min(iEnd, i0 + Block), k1 = Math.Min(g.K, k0 + Block);
+                    for (int k = k0; k < k1; k++)
+                        for (int i = i0; i < i1; i++) copy[(long)i * g.K + k] = g.AAt(i, k);
+                }
         });
         return new GemmArguments(g.C, g.Ldc, copy, g.K, 1, g.B, g.Layout, g.Ldb, g.M, g.N, g.K);
     }
