@@ -118,16 +118,19 @@ public static class InferenceBenchmark
     }
 
     /// <summary>
-    /// Floating-point operations (a multiply-add is two) of a forward over a prompt of <paramref name="tokens"/>: per
-    /// layer and token the four matmuls' 12 C^2 multiply-adds; per layer and token t (from 0) attention's scores and
-    /// weighted sum over t + 1 positions, 2 (t + 1) C; logits at the last position only, V C. The element-wise
-    /// operations (LayerNorm, GELU, softmax) are left out: a few per element, against thousands of multiply-adds.
+    /// Floating-point operations (a multiply-add is two) of a forward over a prompt of <paramref name="tokens"/>, as
+    /// <see cref="InferenceSession"/> does it: per layer and token the qkv matmul's 3 C^2 multiply-adds and attention's
+    /// scores and weighted sum over t + 1 positions (t from 0), 2 (t + 1) C; the other three matmuls' 9 C^2 per layer
+    /// and token, except in the last layer, which needs them at the last position only; logits there, V C. The
+    /// element-wise operations (LayerNorm, GELU, softmax) are left out: a few per element, against thousands of
+    /// multiply-adds.
     /// </summary>
     public static long PromptFlops(Gpt2Config config, int tokens)
     {
-        long c = config.Channels, t = tokens;
-        long perLayer = t * 12 * c * c + c * t * (t + 1);
-        return 2 * (config.Layers * perLayer + (long)config.VocabSize * c);
+        long c = config.Channels, t = tokens, layers = config.Layers;
+        long qkvAndAttention = layers * (t * 3 * c * c + c * t * (t + 1));
+        long projectionAndMlp = 9 * c * c * ((layers - 1) * t + 1);
+        return 2 * (qkvAndAttention + projectionAndMlp + (long)config.VocabSize * c);
     }
 
     private static void Generate(InferenceSession session, int[] prompt, int tokens)

@@ -10,7 +10,7 @@ public sealed class InferenceSession : IDisposable
     private readonly Backend _backend;
     private readonly List<DeviceBuffer> _owned = [];
     private readonly DeviceBuffer[] _keyCache, _valueCache;
-    private readonly DeviceBuffer _tokens, _residual, _ln, _qkv, _attY, _attProj, _fch, _fchGelu, _fcProj, _last, _lastLn, _logits;
+    private readonly DeviceBuffer _tokens, _residual, _ln, _qkv, _attY, _attProj, _fch, _fchGelu, _fcProj, _last, _lastAttY, _lastLn, _logits;
     private readonly float[] _hostLogits;
 
     public int BatchSize { get; }
@@ -50,6 +50,7 @@ public sealed class InferenceSession : IDisposable
         _fchGelu = New(rows * 4 * C);
         _fcProj = New(rows * C);
         _last = New((long)batchSize * C);
+        _lastAttY = New((long)batchSize * C);
         _lastLn = New((long)batchSize * C);
         _logits = New((long)batchSize * c.VocabSize);
         _hostLogits = new float[batchSize * c.VocabSize];
@@ -82,22 +83,30 @@ public sealed class InferenceSession : IDisposable
             _backend.LayerNorm(_ln, default, default, residual, w.Ln1Weight, w.Ln1Bias, N, C);
             _backend.Matmul(_qkv, _ln, w.QkvWeight, w.QkvBias, N, C, 3 * C);
             _backend.AttentionCached(_attY, _qkv, _keyCache[l], _valueCache[l], B, T, Position, MaxPositions, C, NH);
-            _backend.Matmul(_attProj, _attY, w.AttnProjWeight, w.AttnProjBias, N, C, C);
-            _backend.Residual(residual, residual, _attProj, N * C);
-            _backend.LayerNorm(_ln, default, default, residual, w.Ln2Weight, w.Ln2Bias, N, C);
-            _backend.Matmul(_fch, _ln, w.FcWeight, w.FcBias, N, C, 4 * C);
-            _backend.Gelu(_fchGelu, _fch, N * 4 * C);
-            _backend.Matmul(_fcProj, _fchGelu, w.FcProjWeight, w.FcProjBias, N, 4 * C, C);
-            _backend.Residual(residual, residual, _fcProj, N * C);
+            // Only each sequence's last position gets logits, and after the last layer's attention (which fills the
+            // cache for every position) nothing mixes positions: the rest of that layer runs on those rows alone.
+            var x = residual;
+            var attY = _attY;
+            int rows = N;
+            if (l == config.Layers - 1 && T > 1)
+            {
+                for (int b = 0; b < B; b++)
+                {
+                    long from = ((long)b * T + T - 1) * C;
+                    _backend.Copy(_last.Slice((long)b * C, C), residual.Slice(from, C));
+                    _backend.Copy(_lastAttY.Slice((long)b * C, C), _attY.Slice(from, C));
+                }
+                (x, attY, rows) = (_last, _lastAttY, B);
+            }
+            _backend.Matmul(_attProj, attY, w.AttnProjWeight, w.AttnProjBias, rows, C, C);
+            _backend.Residual(x, x, _attProj, rows * C);
+            _backend.LayerNorm(_ln, default, default, x, w.Ln2Weight, w.Ln2Bias, rows, C);
+            _backend.Matmul(_fch, _ln, w.FcWeight, w.FcBias, rows, C, 4 * C);
+            _backend.Gelu(_fchGelu, _fch, rows * 4 * C);
+            _backend.Matmul(_fcProj, _fchGelu, w.FcProjWeight, w.FcProjBias, rows, 4 * C, C);
+            _backend.Residual(x, x, _fcProj, rows * C);
         }
-        // Only each sequence's last position needs logits: the head is the single largest matmul.
-        var last = residual;
-        if (T > 1)
-        {
-            for (int b = 0; b < B; b++)
-                _backend.Copy(_last.Slice((long)b * C, C), residual.Slice(((long)b * T + T - 1) * C, C));
-            last = _last;
-        }
+        var last = T > 1 ? _last : residual;
         _backend.LayerNorm(_lastLn, default, default, last, p.LnFWeight, p.LnFBias, B, C);
         _backend.MatmulTransposed(_logits, _lastLn, p.Wte, B, C, V);
         _backend.Download<float>(_logits, _hostLogits);

@@ -84,11 +84,16 @@ public sealed class ConversionAndBenchTests : IDisposable
         const int V = 96, C = 64, L = 2, T = 5;
         long parameters = (long)V * C + C + L * (12L * C * C + 13L * C) + 2L * C;
         Assert.Equal(parameters * sizeof(float), json.RootElement.GetProperty("weight_bytes").GetInt64());
-        // The prompt's multiply-adds, counted one by one: per layer and position the qkv, attention-projection, fc and
-        // fc-projection matmuls, then scores and weighted sum over the positions so far; logits at the last position.
+        // The prompt's multiply-adds, counted one by one: per layer and position the qkv matmul, scores and weighted sum
+        // over the positions so far, and the attention-projection, fc and fc-projection matmuls (in the last layer at the
+        // last position only: the logits need no other); logits at the last position.
         long multiplyAdds = (long)V * C;
         for (int layer = 0; layer < L; layer++)
-            for (int t = 0; t < T; t++) multiplyAdds += C * 3L * C + C * (long)C + C * 4L * C + 4L * C * C + 2L * (t + 1) * C;
+            for (int t = 0; t < T; t++)
+            {
+                multiplyAdds += C * 3L * C + 2L * (t + 1) * C;
+                if (layer < L - 1 || t == T - 1) multiplyAdds += C * (long)C + C * 4L * C + 4L * C * C;
+            }
         using var weights = CheckpointLoader.Load(TestFixtures.TinyModel);
         Assert.Equal(2 * multiplyAdds, InferenceBenchmark.PromptFlops(weights.Config, T));
         Assert.Equal(2 * multiplyAdds / 1e9, json.RootElement.GetProperty("prompt_gflop").GetDouble(), 4);
