@@ -153,41 +153,40 @@ internal static unsafe class MatmulKernels
         if (g.ADepthStride != 1) g = WithContiguousA(g, threads);
         int width = TileVectors<TOps, TV>() * TOps.Count;
         int panels = (g.N + width - 1) / width;
-        CpuParallel.For(panels, threads, (start, end) =>
+        // Panels in shares: a thread's panels follow one another (the prefetch below fetches the next one), and the
+        // operation ends within one panel of its earliest finish however unevenly the threads run.
+        CpuParallel.ForShares(panels, threads, (_, p) =>
         {
             float* packed = _packScratch.Get((DepthBlock + TileRows) * MaxPanelWidth), tile = packed + DepthBlock * MaxPanelWidth;
-            for (int p = start; p < end; p++)
+            int j0 = p * width, columns = Math.Min(width, g.N - j0);
+            for (int k0 = 0; k0 < g.K; k0 += DepthBlock)
             {
-                int j0 = p * width, columns = Math.Min(width, g.N - j0);
-                for (int k0 = 0; k0 < g.K; k0 += DepthBlock)
+                int depth = Math.Min(DepthBlock, g.K - k0);
+                Pack<TOps, TV, TW>(packed, g, k0, depth, j0, columns, width);
+                // The next pack reads the next depth block of this panel, else the first of the next panel: fetch
+                // it while this block computes, a slice per row tile.
+                int nextK0 = k0 + DepthBlock, nextPanel = p;
+                if (nextK0 >= g.K) (nextK0, nextPanel) = (0, p + 1);
+                int tiles = (g.M + TileRows - 1) / TileRows, tileIndex = 0;
+                for (int i0 = 0; i0 < g.M; i0 += TileRows, tileIndex++)
                 {
-                    int depth = Math.Min(DepthBlock, g.K - k0);
-                    Pack<TOps, TV, TW>(packed, g, k0, depth, j0, columns, width);
-                    // The next pack reads the next depth block of this panel, else the first of the next panel: fetch
-                    // it while this block computes, a slice per row tile.
-                    int nextK0 = k0 + DepthBlock, nextPanel = p;
-                    if (nextK0 >= g.K) (nextK0, nextPanel) = (0, p + 1);
-                    int tiles = (g.M + TileRows - 1) / TileRows, tileIndex = 0;
-                    for (int i0 = 0; i0 < g.M; i0 += TileRows, tileIndex++)
+                    if (nextPanel < panels)
+                        PrefetchPackSource<TW>(g, nextK0, Math.Min(DepthBlock, g.K - nextK0), nextPanel * width, Math.Min(width, g.N - nextPanel * width), tileIndex, tiles);
+                    int rows = Math.Min(TileRows, g.M - i0);
+                    float* a0 = g.A + i0 * g.ARowStride + k0 * g.ADepthStride;
+                    float* a1 = rows > 1 ? a0 + g.ARowStride : a0, a2 = rows > 2 ? a0 + 2 * g.ARowStride : a0, a3 = rows > 3 ? a0 + 3 * g.ARowStride : a0;
+                    float* cBlock = g.C + i0 * g.Ldc + j0;
+                    if (rows == TileRows && columns == width)
                     {
-                        if (nextPanel < end)
-                            PrefetchPackSource<TW>(g, nextK0, Math.Min(DepthBlock, g.K - nextK0), nextPanel * width, Math.Min(width, g.N - nextPanel * width), tileIndex, tiles);
-                        int rows = Math.Min(TileRows, g.M - i0);
-                        float* a0 = g.A + i0 * g.ARowStride + k0 * g.ADepthStride;
-                        float* a1 = rows > 1 ? a0 + g.ARowStride : a0, a2 = rows > 2 ? a0 + 2 * g.ARowStride : a0, a3 = rows > 3 ? a0 + 3 * g.ARowStride : a0;
-                        float* cBlock = g.C + i0 * g.Ldc + j0;
-                        if (rows == TileRows && columns == width)
-                        {
-                            MicroKernel<TOps, TV>(a0, a1, a2, a3, g.ADepthStride, packed, depth, cBlock, g.Ldc);
-                            continue;
-                        }
-                        // An edge tile: work on a full-size copy so the kernel needs no bounds checks.
-                        for (int r = 0; r < TileRows; r++)
-                            for (int j = 0; j < width; j++) tile[r * width + j] = r < rows && j < columns ? cBlock[r * g.Ldc + j] : 0f;
-                        MicroKernel<TOps, TV>(a0, a1, a2, a3, g.ADepthStride, packed, depth, tile, width);
-                        for (int r = 0; r < rows; r++)
-                            for (int j = 0; j < columns; j++) cBlock[r * g.Ldc + j] = tile[r * width + j];
+                        MicroKernel<TOps, TV>(a0, a1, a2, a3, g.ADepthStride, packed, depth, cBlock, g.Ldc);
+                        continue;
                     }
+                    // An edge tile: work on a full-size copy so the kernel needs no bounds checks.
+                    for (int r = 0; r < TileRows; r++)
+                        for (int j = 0; j < width; j++) tile[r * width + j] = r < rows && j < columns ? cBlock[r * g.Ldc + j] : 0f;
+                    MicroKernel<TOps, TV>(a0, a1, a2, a3, g.ADepthStride, packed, depth, tile, width);
+                    for (int r = 0; r < rows; r++)
+                        for (int j = 0; j < columns; j++) cBlock[r * g.Ldc + j] = tile[r * width + j];
                 }
             }
         });
