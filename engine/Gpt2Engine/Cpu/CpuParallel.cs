@@ -61,7 +61,7 @@ internal static class CpuParallel
     /// from the back of the largest share left. So each slot's units are mostly consecutive (its memory streams stay
     /// sequential), and the operation ends within one unit of its earliest possible finish, however unevenly the threads
     /// run: a fixed split, or a few large chunks, leaves one thread waiting for the other's last chunk (on this VM 5-15%
-    /// of the decode matmuls' time). The body accumulates into per-slot state, so a thread that runs two slots is fine.
+    /// of the decode matmuls' time). A body may accumulate into per-slot state: a thread that runs two slots is fine.
     /// </summary>
     public static unsafe void ForShares(int units, int threads, Action<int, int> body)
     {

@@ -152,7 +152,7 @@ internal static unsafe class MatmulKernels
         }
         if (g.ADepthStride != 1) g = WithContiguousA(g, threads);
         int width = TileVectors<TOps, TV>() * TOps.Count;
-        int panels = (g.N + width - 1) / width;
+        int panels = (g.N + width - 1) / width, tiles = (g.M + TileRows - 1) / TileRows;
         // Panels in shares: a thread's panels follow one another (the prefetch below fetches the next one), and the
         // operation ends within one panel of its earliest finish however unevenly the threads run.
         CpuParallel.ForShares(panels, threads, (_, p) =>
@@ -167,8 +167,7 @@ internal static unsafe class MatmulKernels
                 // it while this block computes, a slice per row tile.
                 int nextK0 = k0 + DepthBlock, nextPanel = p;
                 if (nextK0 >= g.K) (nextK0, nextPanel) = (0, p + 1);
-                int tiles = (g.M + TileRows - 1) / TileRows, tileIndex = 0;
-                for (int i0 = 0; i0 < g.M; i0 += TileRows, tileIndex++)
+                for (int i0 = 0, tileIndex = 0; i0 < g.M; i0 += TileRows, tileIndex++)
                 {
                     if (nextPanel < panels)
                         PrefetchPackSource<TW>(g, nextK0, Math.Min(DepthBlock, g.K - nextK0), nextPanel * width, Math.Min(width, g.N - nextPanel * width), tileIndex, tiles);
