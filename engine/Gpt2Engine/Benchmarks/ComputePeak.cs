@@ -25,15 +25,21 @@ public static class ComputePeak
         for (int pass = 0; pass < passes; pass++)
         {
             long started = Stopwatch.GetTimestamp();
-            CpuParallel.For(threads, threads, (first, last) =>
-            {
-                for (int t = first; t < last; t++) flops[t] = Run(simd, stepsPerThread, out sinks[t]);
-            });
+            CpuParallel.For(threads, threads, new ThreadChains(simd, stepsPerThread, flops, sinks));
             double seconds = Stopwatch.GetElapsedTime(started).TotalSeconds;
             best = Math.Max(best, flops.Sum() / seconds);
         }
         if (sinks.Any(float.IsNaN)) throw new InvalidOperationException("compute probe: NaN");
         return best;
+    }
+
+    /// <summary>Threads [first, last)'s chains: each thread's FLOPs into flops[t], its chains' sum into sinks[t].</summary>
+    private readonly struct ThreadChains(SimdLevel level, long steps, double[] flops, float[] sinks) : IRangeBody
+    {
+        public void Run(int first, int last)
+        {
+            for (int t = first; t < last; t++) flops[t] = ComputePeak.Run(level, steps, out sinks[t]);
+        }
     }
 
     /// <summary>Runs the chains at <paramref name="level"/>; returns the FLOPs done, their sum in <paramref name="sink"/>.</summary>

@@ -25,7 +25,7 @@ public static unsafe class MemoryBandwidth
         try
         {
             int chunks = (int)(count / Chunk);
-            CpuParallel.For(chunks, threads, (start, end) => new Span<float>(buffer + (long)start * Chunk, (end - start) * Chunk).Fill(1f));
+            CpuParallel.For(chunks, threads, new FillChunks(buffer));
             double best = 0;
             var sums = new float[chunks];
             for (int pass = 0; pass < passes; pass++)
@@ -33,10 +33,7 @@ public static unsafe class MemoryBandwidth
                 foreach (bool fourStreams in (bool[])[false, true])
                 {
                     long started = Stopwatch.GetTimestamp();
-                    CpuParallel.For(chunks, threads, (start, end) =>
-                    {
-                        for (int c = start; c < end; c++) sums[c] = fourStreams ? SumFourStreams(buffer + (long)c * Chunk) : TensorPrimitives.Sum(new ReadOnlySpan<float>(buffer + (long)c * Chunk, Chunk));
-                    });
+                    CpuParallel.For(chunks, threads, new SumChunks(buffer, sums, fourStreams));
                     double seconds = Stopwatch.GetElapsedTime(started).TotalSeconds;
                     if (sums.Sum() != (double)chunks * Chunk) throw new InvalidOperationException("bandwidth probe: wrong sum");
                     best = Math.Max(best, (double)chunks * Chunk * sizeof(float) / seconds);
@@ -47,6 +44,21 @@ public static unsafe class MemoryBandwidth
         finally
         {
             NativeMemory.AlignedFree(buffer);
+        }
+    }
+
+    /// <summary>Chunks [start, end) of the buffer set to 1.</summary>
+    private readonly struct FillChunks(float* buffer) : IRangeBody
+    {
+        public void Run(int start, int end) => new Span<float>(buffer + (long)start * Chunk, (end - start) * Chunk).Fill(1f);
+    }
+
+    /// <summary>The sums of chunks [start, end) of the buffer, read as one stream or as four.</summary>
+    private readonly struct SumChunks(float* buffer, float[] sums, bool fourStreams) : IRangeBody
+    {
+        public void Run(int start, int end)
+        {
+            for (int c = start; c < end; c++) sums[c] = fourStreams ? SumFourStreams(buffer + (long)c * Chunk) : TensorPrimitives.Sum(new ReadOnlySpan<float>(buffer + (long)c * Chunk, Chunk));
         }
     }
 

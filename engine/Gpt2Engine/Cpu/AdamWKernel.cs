@@ -5,12 +5,20 @@ namespace Gpt2Engine.Cpu;
 /// <summary>AdamW as torch.optim.AdamW: bias-corrected moments, decoupled weight decay. Memory-bound: one pass over four arrays.</summary>
 internal static unsafe class AdamWKernel
 {
+    private const int Chunk = 1 << 16;
+
     public static void Step(float* parameters, float* gradients, float* m, float* v, long count, float lr, float beta1, float beta2, float eps, float weightDecay, int t, int threads)
     {
         float correction1 = 1f - MathF.Pow(beta1, t), correction2 = 1f - MathF.Pow(beta2, t);
-        const int Chunk = 1 << 16;
         int chunks = (int)((count + Chunk - 1) / Chunk);
-        CpuParallel.For(chunks, threads, (start, end) =>
+        CpuParallel.For(chunks, threads, new StepChunks(parameters, gradients, m, v, count, lr, beta1, beta2, eps, weightDecay, correction1, correction2));
+    }
+
+    /// <summary>Chunks [start, end) of <see cref="Step"/>.</summary>
+    private readonly struct StepChunks(float* parameters, float* gradients, float* m, float* v, long count,
+        float lr, float beta1, float beta2, float eps, float weightDecay, float correction1, float correction2) : IRangeBody
+    {
+        public void Run(int start, int end)
         {
             long from = (long)start * Chunk, to = Math.Min(count, (long)end * Chunk);
             long i = from;
@@ -33,6 +41,6 @@ internal static unsafe class AdamWKernel
                 float mHat = mi / correction1, vHat = vi / correction2;
                 parameters[i] -= lr * (mHat / (MathF.Sqrt(vHat) + eps) + weightDecay * parameters[i]);
             }
-        });
+        }
     }
 }

@@ -145,10 +145,16 @@ internal static unsafe class AttentionKernels
 
     public static void Forward(float* output, float* att, float* qkv, int B, int T, int C, int NH, int threads, SimdLevel level)
     {
-        int hs = C / NH;
-        float scale = 1f / MathF.Sqrt(hs);
-        CpuParallel.For(B * NH * T, threads, (start, end) =>
+        CpuParallel.For(B * NH * T, threads, new ForwardQueries(output, att, qkv, T, C, NH, level));
+    }
+
+    /// <summary>Queries [start, end) of <see cref="Forward"/>, numbered (batch, head, position).</summary>
+    private readonly struct ForwardQueries(float* output, float* att, float* qkv, int T, int C, int NH, SimdLevel level) : IRangeBody
+    {
+        public void Run(int start, int end)
         {
+            int hs = C / NH;
+            float scale = 1f / MathF.Sqrt(hs);
             for (int unit = start; unit < end; unit++)
             {
                 int t = unit % T, h = unit / T % NH, b = unit / T / NH;
@@ -158,13 +164,11 @@ internal static unsafe class AttentionKernels
                     rows + C + h * hs, rows + 2 * C + h * hs, 3 * C, t, hs, scale);
                 for (int t2 = t + 1; t2 < T; t2++) attRow[t2] = 0f;
             }
-        });
+        }
     }
 
     public static void ForwardCached(float* output, float* qkv, float* keyCache, float* valueCache, int B, int T, int position0, int maxT, int C, int NH, int threads, SimdLevel level)
     {
-        int hs = C / NH;
-        float scale = 1f / MathF.Sqrt(hs);
         int positions = position0 + T;
         switch (level)
         {
@@ -173,9 +177,17 @@ internal static unsafe class AttentionKernels
             case SimdLevel.V128 when T == 1: Decode<Ops128, Vector128<float>>(output, qkv, keyCache, valueCache, B, positions, maxT, C, NH, threads); return;
         }
         // Several new positions (a prompt; the cache is warm, just written): a head at a time, one query after another.
-        CpuParallel.For(B * NH, threads, (start, end) =>
+        CpuParallel.For(B * NH, threads, new PromptHeads(output, qkv, keyCache, valueCache, T, position0, maxT, C, NH, level));
+    }
+
+    /// <summary>Heads [start, end) of <see cref="ForwardCached"/> for several new positions, numbered (batch, head).</summary>
+    private readonly struct PromptHeads(float* output, float* qkv, float* keyCache, float* valueCache, int T, int position0, int maxT, int C, int NH, SimdLevel level) : IRangeBody
+    {
+        public void Run(int start, int end)
         {
-            float* scores = _scores.Get(positions);
+            int hs = C / NH;
+            float scale = 1f / MathF.Sqrt(hs);
+            float* scores = _scores.Get(position0 + T);
             for (int unit = start; unit < end; unit++)
             {
                 int h = unit % NH, b = unit / NH;
@@ -186,7 +198,7 @@ internal static unsafe class AttentionKernels
                     AttendOne(level, output + ((long)b * T + t) * C + h * hs, scores, queries + (long)t * 3 * C,
                         keyCache + cacheBase, valueCache + cacheBase, hs, position0 + t, hs, scale);
             }
-        });
+        }
     }
 
     /// <summary>
@@ -215,12 +227,17 @@ internal static unsafe class AttentionKernels
     /// flight (10-20% faster here than head by head with a cold cache; the attention still waits on memory).
     /// </summary>
     private static void Decode<TOps, TV>(float* output, float* qkv, float* keyCache, float* valueCache, int B, int positions, int maxT, int C, int NH, int threads)
+        where TOps : IVectorOps<TV> where TV : unmanaged =>
+        CpuParallel.For(B * NH, threads, new DecodeHeads<TOps, TV>(output, qkv, keyCache, valueCache, positions, maxT, C, NH));
+
+    /// <summary>Heads [start, end) of <see cref="Decode{TOps, TV}"/>, numbered (batch, head), side by side.</summary>
+    private readonly struct DecodeHeads<TOps, TV>(float* output, float* qkv, float* keyCache, float* valueCache, int positions, int maxT, int C, int NH) : IRangeBody
         where TOps : IVectorOps<TV> where TV : unmanaged
     {
-        int hs = C / NH;
-        float scale = 1f / MathF.Sqrt(hs);
-        CpuParallel.For(B * NH, threads, (start, end) =>
+        public void Run(int start, int end)
         {
+            int hs = C / NH;
+            float scale = 1f / MathF.Sqrt(hs);
             int heads = end - start;
             // Per head of this part: its query, its cache rows (keys; values at the same offset) and its output.
             Span<nint> queries = stackalloc nint[heads], rows = stackalloc nint[heads], outputs = stackalloc nint[heads];
@@ -250,7 +267,7 @@ internal static unsafe class AttentionKernels
                     PrefetchAhead(valueCache + rows[u] + t * hs, hs);
                     AddScaled<TOps, TV>((float*)outputs[u], valueCache + rows[u] + t * hs, scores[u * positions + t], hs);
                 }
-        });
+        }
     }
 
     /// <summary>
@@ -292,11 +309,17 @@ internal static unsafe class AttentionKernels
 
     public static void Backward(float* dqkv, float* dout, float* qkv, float* att, int B, int T, int C, int NH, int threads)
     {
-        int hs = C / NH;
-        float scale = 1f / MathF.Sqrt(hs);
         // Each (batch, head) owns its slices of dq, dk, dv across all positions, so it is the unit of parallel work.
-        CpuParallel.For(B * NH, threads, (start, end) =>
+        CpuParallel.For(B * NH, threads, new BackwardHeads(dqkv, dout, qkv, att, T, C, NH));
+    }
+
+    /// <summary>Heads [start, end) of <see cref="Backward"/>, numbered (batch, head).</summary>
+    private readonly struct BackwardHeads(float* dqkv, float* dout, float* qkv, float* att, int T, int C, int NH) : IRangeBody
+    {
+        public void Run(int start, int end)
         {
+            int hs = C / NH;
+            float scale = 1f / MathF.Sqrt(hs);
             float[] dattArray = new float[T], dpreattArray = new float[T];
             fixed (float* datt = dattArray, dpreatt = dpreattArray)
             {
@@ -338,6 +361,6 @@ internal static unsafe class AttentionKernels
                     }
                 }
             }
-        });
+        }
     }
 }

@@ -1,50 +1,78 @@
+using System.Runtime.CompilerServices;
+
 namespace Gpt2Engine.Cpu;
+
+/// <summary>
+/// The body of a <see cref="CpuParallel.For{TBody}"/>: runs indices [start, end). Threads call it side by side on the
+/// same struct, so it only reads its fields (pointers and sizes: what a lambda would have captured).
+/// </summary>
+internal interface IRangeBody
+{
+    void Run(int start, int end);
+}
+
+/// <summary>The body of a <see cref="CpuParallel.ForShares{TBody}"/>: runs one unit on one slot (as <see cref="IRangeBody"/>, it only reads its fields).</summary>
+internal interface IShareBody
+{
+    void Run(int slot, int unit);
+}
 
 /// <summary>
 /// Runs a body over [0, count) in contiguous chunks on the calling thread and a small pool of persistent workers.
 /// Threads claim chunks from a shared ticket, so whoever is running takes the work: on a busy machine, where a
 /// worker may not be scheduled for milliseconds, the caller finishes alone instead of waiting at a barrier. Workers
 /// spin briefly between operations (decode issues ~100 short operations per token, too short to pay a thread
-/// wake-up or a Parallel.For each) and then sleep.
+/// wake-up or a Parallel.For each) and then sleep. Nothing is allocated per operation: a body is a struct, and the
+/// pool reaches it through a pointer to the caller's copy and a function pointer to <see cref="Invoke{TBody}"/>.
 /// </summary>
-internal static class CpuParallel
+internal static unsafe class CpuParallel
 {
     private const int SpinIterations = 2_000; // a few hundred microseconds: covers the gap between two kernels
     private const int ChunksPerThread = 2;
 
-    /// <summary>One operation; immutable, so a worker reads all of it or none of it.</summary>
-    private sealed record Job(Action<int, int> Body, int Count, int Chunks);
-
     private static readonly object Dispatch = new(), Wake = new();
     private static readonly List<Thread> Workers = [];
-    private static Job? _job;
+    // The current operation: its body, how to call it, and its size. Written by the caller only between operations;
+    // see RunChunks for why a worker that claims a chunk has read this operation's values.
+    private static void* _body;
+    private static delegate*<void*, int, int, void> _invoke;
+    private static int _count, _chunks;
     /// <summary>The operation's generation (high 32 bits) and the next unclaimed chunk (low 32 bits).</summary>
     private static long _ticket;
     private static int _done, _sleepers;
     private static Exception? _failure;
 
-    public static void For(int count, int threads, Action<int, int> body)
+    /// <summary>
+    /// Runs body.Run over [0, count) in up to 2 x <paramref name="threads"/> chunks, and returns when all are done (an
+    /// exception from a chunk comes back as an <see cref="AggregateException"/>, after the other chunks finished).
+    /// </summary>
+    public static void For<TBody>(int count, int threads, TBody body) where TBody : struct, IRangeBody
     {
         if (count <= 0) return;
         int chunks = Math.Min(count, threads <= 1 ? 1 : threads * ChunksPerThread);
-        // One chunk, or another caller (a parallel test) holds the pool: run on this thread.
-        if (chunks <= 1 || !Monitor.TryEnter(Dispatch))
+        // One chunk, a body calling For again (this thread holds the pool), or another caller (a parallel test) holds
+        // the pool: run on this thread.
+        if (chunks <= 1 || Monitor.IsEntered(Dispatch) || !Monitor.TryEnter(Dispatch))
         {
-            body(0, count);
+            body.Run(0, count);
             return;
         }
         try
         {
             EnsureWorkers(threads - 1);
-            var job = new Job(body, count, chunks);
+            // body is this frame's copy: a stack local, so it does not move and the GC sees any reference in it; and
+            // this frame waits below until every chunk is done, so it outlives every worker's use of the pointer.
+            _body = Unsafe.AsPointer(ref body);
+            _invoke = &Invoke<TBody>;
+            _count = count;
+            _chunks = chunks;
             _failure = null;
             Volatile.Write(ref _done, 0);
-            Volatile.Write(ref _job, job);
             long generation = (Volatile.Read(ref _ticket) >> 32) + 1;
-            Interlocked.Exchange(ref _ticket, generation << 32);
+            Interlocked.Exchange(ref _ticket, generation << 32); // publishes the fields above (a full fence)
             if (Volatile.Read(ref _sleepers) > 0)
                 lock (Wake) Monitor.PulseAll(Wake);
-            RunChunks(job, generation);
+            RunChunks(generation);
             var spin = new SpinWait();
             while (Volatile.Read(ref _done) < chunks) spin.SpinOnce(sleep1Threshold: -1);
             if (_failure is { } failure) throw new AggregateException(failure);
@@ -55,37 +83,44 @@ internal static class CpuParallel
         }
     }
 
+    private static void Invoke<TBody>(void* body, int start, int end) where TBody : struct, IRangeBody => Unsafe.AsRef<TBody>(body).Run(start, end);
+
     /// <summary>
-    /// Runs body(slot, unit) for every unit in [0, units) on up to <paramref name="threads"/> slots (min(threads, units)).
+    /// Runs body.Run(slot, unit) for every unit in [0, units) on up to <paramref name="threads"/> slots (min(threads, units)).
     /// Each slot owns a contiguous share of the units and takes them front to back; a slot whose share is done takes units
     /// from the back of the largest share left. So each slot's units are mostly consecutive (its memory streams stay
     /// sequential), and the operation ends within one unit of its earliest possible finish, however unevenly the threads
     /// run: a fixed split, or a few large chunks, leaves one thread waiting for the other's last chunk (on this VM 5-15%
     /// of the decode matmuls' time). A body may accumulate into per-slot state: a thread that runs two slots is fine.
     /// </summary>
-    public static unsafe void ForShares(int units, int threads, Action<int, int> body)
+    public static void ForShares<TBody>(int units, int threads, TBody body) where TBody : struct, IShareBody
     {
         if (units <= 0) return;
         int slots = Slots(units, threads);
         // Per slot: its next unit (low 32 bits) and the end of its share (high 32 bits), claimed by compare-and-swap.
-        long* shares = stackalloc long[slots];
+        long* shares = stackalloc long[slots]; // the caller waits in For, so its stack outlives every worker's use
         for (int slot = 0; slot < slots; slot++) shares[slot] = Share((int)((long)units * slot / slots), (int)((long)units * (slot + 1) / slots));
-        nint sharesAddress = (nint)shares; // the caller waits in For, so its stack outlives every worker's use
-        For(slots, slots, (first, last) =>
-        {
-            long* state = (long*)sharesAddress;
-            for (int slot = first; slot < last; slot++)
-                for (int unit; (unit = ClaimUnit(state, slots, slot)) >= 0;) body(slot, unit);
-        });
+        For(slots, slots, new SlotsOfShares<TBody>(shares, slots, body));
     }
 
-    /// <summary>How many slots <see cref="ForShares"/> runs for these units and threads (size per-slot state with it).</summary>
+    /// <summary>ForShares' operation: each of slots [first, last) claims units (its own, then others') until none is left.</summary>
+    private struct SlotsOfShares<TBody>(long* shares, int slots, TBody body) : IRangeBody where TBody : struct, IShareBody
+    {
+        // Not readonly: calling body.Run on a readonly field would copy the body first, at every unit.
+        public void Run(int first, int last)
+        {
+            for (int slot = first; slot < last; slot++)
+                for (int unit; (unit = ClaimUnit(shares, slots, slot)) >= 0;) body.Run(slot, unit);
+        }
+    }
+
+    /// <summary>How many slots <see cref="ForShares{TBody}"/> runs for these units and threads (size per-slot state with it).</summary>
     public static int Slots(int units, int threads) => Math.Max(1, Math.Min(threads, units));
 
     private static long Share(int next, int end) => (long)end << 32 | (uint)next;
 
     /// <summary>The next unit of this slot's share, else the last unit of the largest other share, else -1.</summary>
-    private static unsafe int ClaimUnit(long* shares, int slots, int slot)
+    private static int ClaimUnit(long* shares, int slots, int slot)
     {
         while (true)
         {
@@ -111,18 +146,30 @@ internal static class CpuParallel
         }
     }
 
-    /// <summary>Claims and runs chunks of <paramref name="job"/> until none is left (or the ticket has moved on).</summary>
-    private static void RunChunks(Job job, long generation)
+    /// <summary>
+    /// Claims and runs chunks of operation <paramref name="generation"/> until none is left (or the ticket has moved on).
+    /// A worker reads the ticket, then the operation's fields, then claims the chunk by compare-and-swap on the ticket.
+    /// The caller writes the fields of the next operation only after every chunk of this one is done (so claimed), and
+    /// publishes them with the next generation. So fields read after this generation's ticket are this operation's or,
+    /// if the next one has begun, a later one's, perhaps half written; but then the ticket has moved on and the
+    /// compare-and-swap fails. A successful claim proves the fields read were this operation's.
+    /// </summary>
+    private static void RunChunks(long generation)
     {
         while (true)
         {
             long ticket = Volatile.Read(ref _ticket);
+            if (ticket >> 32 != generation) return;
             int chunk = (int)(ticket & 0xFFFF_FFFF);
-            if (ticket >> 32 != generation || chunk >= job.Chunks) return;
+            // Read after the ticket (a volatile read: later reads stay after it), vouched for by the claim below.
+            void* body = _body;
+            var invoke = _invoke;
+            int count = _count, chunks = _chunks;
+            if (chunk >= chunks) return; // (if these were a later operation's, a worker finds it at its next wait)
             if (Interlocked.CompareExchange(ref _ticket, ticket + 1, ticket) != ticket) continue;
             try
             {
-                job.Body((int)((long)job.Count * chunk / job.Chunks), (int)((long)job.Count * (chunk + 1) / job.Chunks));
+                invoke(body, (int)((long)count * chunk / chunks), (int)((long)count * (chunk + 1) / chunks));
             }
             catch (Exception e)
             {
@@ -148,8 +195,7 @@ internal static class CpuParallel
         while (true)
         {
             seen = WaitForWork(seen);
-            // The job is read after the ticket: a claim on this generation's ticket proves it is this generation's job.
-            if (Volatile.Read(ref _job) is { } job) RunChunks(job, seen);
+            RunChunks(seen);
         }
     }
 

@@ -30,8 +30,13 @@ internal static unsafe class GeluKernels
     /// </summary>
     public static void Forward(float* output, float* input, long N, int threads, SimdLevel level)
     {
-        int chunks = (int)((N + Chunk - 1) / Chunk);
-        CpuParallel.For(chunks, threads, (start, end) =>
+        CpuParallel.For((int)((N + Chunk - 1) / Chunk), threads, new ForwardChunks(output, input, N, level));
+    }
+
+    /// <summary>Chunks [start, end) of <see cref="Forward(float*, float*, long, int, SimdLevel)"/>.</summary>
+    private readonly struct ForwardChunks(float* output, float* input, long N, SimdLevel level) : IRangeBody
+    {
+        public void Run(int start, int end)
         {
             long offset = (long)start * Chunk;
             int length = (int)(Math.Min(N, (long)end * Chunk) - offset);
@@ -42,7 +47,7 @@ internal static unsafe class GeluKernels
                 case SimdLevel.V128: Forward<Ops128, Vector128<float>>(output + offset, input + offset, length); break;
                 default: ForwardReference(output + offset, input + offset, length); break;
             }
-        });
+        }
     }
 
     private static void Forward<TOps, TV>(float* output, float* input, int length) where TOps : IVectorOps<TV> where TV : unmanaged
@@ -72,8 +77,13 @@ internal static unsafe class GeluKernels
     /// <summary>dinput += gelu'(x) dout, gelu'(x) = 0.5 (1 + t) + 0.5 x (1 - t^2) sqrt(2/pi) (1 + 3 * 0.044715 x^2).</summary>
     public static void Backward(float* dinput, float* input, float* dout, long N, int threads)
     {
-        int chunks = (int)((N + Chunk - 1) / Chunk);
-        CpuParallel.For(chunks, threads, (start, end) =>
+        CpuParallel.For((int)((N + Chunk - 1) / Chunk), threads, new BackwardChunks(dinput, input, dout, N));
+    }
+
+    /// <summary>Chunks [start, end) of <see cref="Backward"/>, one L1-sized chunk at a time.</summary>
+    private readonly struct BackwardChunks(float* dinput, float* input, float* dout, long N) : IRangeBody
+    {
+        public void Run(int start, int end)
         {
             Span<float> tanhBuffer = stackalloc float[Chunk], termBuffer = stackalloc float[Chunk], squareBuffer = stackalloc float[Chunk];
             for (int c = start; c < end; c++)
@@ -99,6 +109,6 @@ internal static unsafe class GeluKernels
                 TensorPrimitives.Add(t, term, t);
                 TensorPrimitives.MultiplyAdd(t, d, dx, dx);
             }
-        });
+        }
     }
 }

@@ -7,9 +7,13 @@ internal static unsafe class LayerNormKernels
 {
     private const float Eps = Model.Gpt2Config.LayerNormEpsilon;
 
-    public static void Forward(float* output, float* mean, float* rstd, float* input, float* weight, float* bias, int N, int C, int threads)
+    public static void Forward(float* output, float* mean, float* rstd, float* input, float* weight, float* bias, int N, int C, int threads) =>
+        CpuParallel.For(N, threads, new ForwardRows(output, mean, rstd, input, weight, bias, C));
+
+    /// <summary>Rows [start, end) of <see cref="Forward"/>.</summary>
+    private readonly struct ForwardRows(float* output, float* mean, float* rstd, float* input, float* weight, float* bias, int C) : IRangeBody
     {
-        CpuParallel.For(N, threads, (start, end) =>
+        public void Run(int start, int end)
         {
             for (int n = start; n < end; n++)
             {
@@ -24,13 +28,20 @@ internal static unsafe class LayerNormKernels
                 if (mean != null) mean[n] = m;
                 if (rstd != null) rstd[n] = s;
             }
-        });
+        }
     }
 
     public static void Backward(float* dinput, float* dweight, float* dbias, float* dout, float* input, float* weight, float* mean, float* rstd, int N, int C, int threads)
     {
         // Rows are independent for dinput; dweight and dbias sum over rows, so they are split by channel instead.
-        CpuParallel.For(N, threads, (start, end) =>
+        CpuParallel.For(N, threads, new InputGradientRows(dinput, dout, input, weight, mean, rstd, C));
+        CpuParallel.For(C, threads, new ParameterGradientChannels(dweight, dbias, dout, input, mean, rstd, N, C));
+    }
+
+    /// <summary>Rows [start, end) of dinput.</summary>
+    private readonly struct InputGradientRows(float* dinput, float* dout, float* input, float* weight, float* mean, float* rstd, int C) : IRangeBody
+    {
+        public void Run(int start, int end)
         {
             for (int n = start; n < end; n++)
             {
@@ -53,8 +64,13 @@ internal static unsafe class LayerNormKernels
                     dx[i] += (dnorm - dnormMean - norm * dnormNormMean) * s;
                 }
             }
-        });
-        CpuParallel.For(C, threads, (start, end) =>
+        }
+    }
+
+    /// <summary>Channels [start, end) of dweight and dbias, summed over all rows.</summary>
+    private readonly struct ParameterGradientChannels(float* dweight, float* dbias, float* dout, float* input, float* mean, float* rstd, int N, int C) : IRangeBody
+    {
+        public void Run(int start, int end)
         {
             for (int n = 0; n < N; n++)
             {
@@ -66,6 +82,6 @@ internal static unsafe class LayerNormKernels
                     dweight[i] += (x[i] - m) * s * d[i];
                 }
             }
-        });
+        }
     }
 }

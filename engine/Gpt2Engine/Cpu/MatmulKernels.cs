@@ -95,10 +95,16 @@ internal static unsafe class MatmulKernels
             case SimdLevel.V128 when bf16: Run<Ops128, Vector128<float>, ushort>(job, threads); break;
             case SimdLevel.V128: Run<Ops128, Vector128<float>, float>(job, threads); break;
             default:
-                if (bf16) CpuParallel.For(M, threads, (start, end) => GemmReference(job, (ushort*)b, start, end));
-                else CpuParallel.For(M, threads, (start, end) => GemmReference(job, (float*)b, start, end));
+                if (bf16) CpuParallel.For(M, threads, new ReferenceRows<ushort>(job));
+                else CpuParallel.For(M, threads, new ReferenceRows<float>(job));
                 break;
         }
+    }
+
+    /// <summary>Rows [start, end) of C through <see cref="GemmReference"/>.</summary>
+    private readonly struct ReferenceRows<TW>(GemmArguments g) : IRangeBody where TW : unmanaged
+    {
+        public void Run(int start, int end) => GemmReference(g, (TW*)g.B, start, end);
     }
 
     /// <summary>One C += A @ B problem (see <see cref="Gemm"/>).</summary>
@@ -142,12 +148,7 @@ internal static unsafe class MatmulKernels
         if (g.M < TileRows && (g.Layout == MatrixLayout.KN || g.ADepthStride == 1))
         {
             if (g.Layout == MatrixLayout.KN) GemvSplitDepth<TOps, TV, TW>(g, threads);
-            else
-                CpuParallel.For((g.N + GemvChunk - 1) / GemvChunk, threads, (start, end) =>
-                {
-                    for (int i = 0; i < g.M; i++)
-                        GemvNK<TOps, TV, TW>(g.C + i * g.Ldc, g.A + i * g.ARowStride, (TW*)g.B, g.Ldb, g.K, start * GemvChunk, Math.Min(g.N, end * GemvChunk));
-                });
+            else CpuParallel.For((g.N + GemvChunk - 1) / GemvChunk, threads, new GemvColumnChunks<TOps, TV, TW>(g));
             return;
         }
         if (g.ADepthStride != 1) g = WithContiguousA(g, threads);
@@ -155,7 +156,25 @@ internal static unsafe class MatmulKernels
         int panels = (g.N + width - 1) / width, tiles = (g.M + TileRows - 1) / TileRows;
         // Panels in shares: a thread's panels follow one another (the prefetch below fetches the next one), and the
         // operation ends within one panel of its earliest finish however unevenly the threads run.
-        CpuParallel.ForShares(panels, threads, (_, p) =>
+        CpuParallel.ForShares(panels, threads, new GemmPanels<TOps, TV, TW>(g, width, panels, tiles));
+    }
+
+    /// <summary>Column chunks [start, end) (of <see cref="GemvChunk"/>) of C for few rows and an [N, K] B.</summary>
+    private readonly struct GemvColumnChunks<TOps, TV, TW>(GemmArguments g) : IRangeBody
+        where TOps : IVectorOps<TV> where TV : unmanaged where TW : unmanaged
+    {
+        public void Run(int start, int end)
+        {
+            for (int i = 0; i < g.M; i++)
+                GemvNK<TOps, TV, TW>(g.C + i * g.Ldc, g.A + i * g.ARowStride, (TW*)g.B, g.Ldb, g.K, start * GemvChunk, Math.Min(g.N, end * GemvChunk));
+        }
+    }
+
+    /// <summary>One column panel of C (all rows): B packed a depth block at a time, then the micro-kernel over the row tiles.</summary>
+    private readonly struct GemmPanels<TOps, TV, TW>(GemmArguments g, int width, int panels, int tiles) : IShareBody
+        where TOps : IVectorOps<TV> where TV : unmanaged where TW : unmanaged
+    {
+        public void Run(int slot, int p)
         {
             float* packed = _packScratch.Get((DepthBlock + TileRows) * MaxPanelWidth), tile = packed + DepthBlock * MaxPanelWidth;
             int j0 = p * width, columns = Math.Min(width, g.N - j0);
@@ -188,7 +207,7 @@ internal static unsafe class MatmulKernels
                         for (int j = 0; j < columns; j++) cBlock[r * g.Ldc + j] = tile[r * width + j];
                 }
             }
-        });
+        }
     }
 
     /// <summary>
@@ -199,9 +218,17 @@ internal static unsafe class MatmulKernels
     /// </summary>
     private static GemmArguments WithContiguousA(GemmArguments g, int threads)
     {
-        const int Block = 64;
         float* copy = _contiguousA.Get((long)g.M * g.K);
-        CpuParallel.For((g.M + Block - 1) / Block, threads, (start, end) =>
+        CpuParallel.For((g.M + ContiguousABlocks.Block - 1) / ContiguousABlocks.Block, threads, new ContiguousABlocks(g, copy));
+        return new GemmArguments(g.C, g.Ldc, copy, g.K, 1, g.B, g.Layout, g.Ldb, g.M, g.N, g.K);
+    }
+
+    /// <summary>Row blocks [start, end) of A copied into <paramref name="copy"/> (row-major [M, K]), 64 x 64 at a time.</summary>
+    private readonly struct ContiguousABlocks(GemmArguments g, float* copy) : IRangeBody
+    {
+        public const int Block = 64;
+
+        public void Run(int start, int end)
         {
             for (int i0 = start * Block, iEnd = Math.Min(g.M, end * Block); i0 < iEnd; i0 += Block)
                 for (int k0 = 0; k0 < g.K; k0 += Block)
@@ -210,8 +237,7 @@ internal static unsafe class MatmulKernels
                     for (int k = k0; k < k1; k++)
                         for (int i = i0; i < i1; i++) copy[(long)i * g.K + k] = g.AAt(i, k);
                 }
-        });
-        return new GemmArguments(g.C, g.Ldc, copy, g.K, 1, g.B, g.Layout, g.Ldb, g.M, g.N, g.K);
+        }
     }
 
     [ThreadStatic] private static ScratchBuffer _contiguousA; // the calling thread's row-major copy of a transposed A
@@ -219,7 +245,7 @@ internal static unsafe class MatmulKernels
     /// <summary>
     /// C[M,N] += A @ B for a [K, N] weight and few rows. The weight's rows are cut into <see cref="GemvStreams"/> regions
     /// read side by side (see <see cref="GemvKN"/>), and the regions into units of a few rows (about
-    /// <see cref="GemvUnitBytes"/> of weights); threads take units through <see cref="CpuParallel.ForShares"/>, each thread
+    /// <see cref="GemvUnitBytes"/> of weights); threads take units through <see cref="CpuParallel.ForShares{TBody}"/>, each thread
     /// streaming front to back through its share into its own partial sums, which are then added into C.
     /// </summary>
     private static void GemvSplitDepth<TOps, TV, TW>(GemmArguments g, int threads)
@@ -231,13 +257,7 @@ internal static unsafe class MatmulKernels
         long partLength = (long)g.M * g.N;
         float* partials = _gemvPartials.Get(slots * partLength);
         new Span<float>(partials, checked((int)(slots * partLength))).Clear();
-        CpuParallel.ForShares(units, threads, (slot, unit) =>
-        {
-            int k0 = unit * unitRows, k1 = Math.Min(regionRows, k0 + unitRows);
-            float* y = partials + slot * partLength;
-            for (int i = 0; i < g.M; i++)
-                GemvKN<TOps, TV, TW>(y + (long)i * g.N, g.A + i * g.ARowStride, g.ADepthStride, (TW*)g.B, g.Ldb, regionRows, k0, k1, 0, g.N);
-        });
+        CpuParallel.ForShares(units, threads, new GemvDepthUnits<TOps, TV, TW>(g, partials, partLength, regionRows, unitRows));
         for (int i = 0; i < g.M; i++)
         {
             float* c = g.C + i * g.Ldc;
@@ -245,6 +265,19 @@ internal static unsafe class MatmulKernels
             GemvRows<TOps, TV, TW>(c, g.A + i * g.ARowStride, g.ADepthStride, (TW*)g.B, g.Ldb, GemvStreams * regionRows, g.K, 0, g.N);
             var row = new Span<float>(c, g.N);
             for (int slot = 0; slot < slots; slot++) TensorPrimitives.Add(row, new ReadOnlySpan<float>(partials + slot * partLength + (long)i * g.N, g.N), row);
+        }
+    }
+
+    /// <summary>One unit (rows k0..k1 of every region) of a matrix-vector product over a [K, N] weight, into its slot's partial sums.</summary>
+    private readonly struct GemvDepthUnits<TOps, TV, TW>(GemmArguments g, float* partials, long partLength, int regionRows, int unitRows) : IShareBody
+        where TOps : IVectorOps<TV> where TV : unmanaged where TW : unmanaged
+    {
+        public void Run(int slot, int unit)
+        {
+            int k0 = unit * unitRows, k1 = Math.Min(regionRows, k0 + unitRows);
+            float* y = partials + slot * partLength;
+            for (int i = 0; i < g.M; i++)
+                GemvKN<TOps, TV, TW>(y + (long)i * g.N, g.A + i * g.ARowStride, g.ADepthStride, (TW*)g.B, g.Ldb, regionRows, k0, k1, 0, g.N);
         }
     }
 

@@ -93,7 +93,7 @@ public sealed unsafe class MatmulKernelTests
 
     /// <summary>
     /// Few rows against a large weight: a [K, N] one is cut into many small units that the threads share out and take
-    /// from each other (<see cref="CpuParallel.ForShares"/>), plus rows past the last whole region; an [N, K] one into
+    /// from each other (<see cref="CpuParallel.ForShares{TBody}"/>), plus rows past the last whole region; an [N, K] one into
     /// chunks of rows, each read as four regions, plus rows past them.
     /// </summary>
     [Theory]
