@@ -22,8 +22,9 @@ internal interface IShareBody
 /// Threads claim chunks from a shared ticket, so whoever is running takes the work: on a busy machine, where a
 /// worker may not be scheduled for milliseconds, the caller finishes alone instead of waiting at a barrier. Workers
 /// spin briefly between operations (decode issues ~100 short operations per token, too short to pay a thread
-/// wake-up or a Parallel.For each) and then sleep. Nothing is allocated per operation: a body is a struct, and the
-/// pool reaches it through a pointer to the caller's copy and a function pointer to <see cref="Invoke{TBody}"/>.
+/// wake-up or a Parallel.For each) and then sleep. Nothing is allocated per operation: a body is a struct, which the
+/// workers reach through a pointer to For's copy of it (on For's stack) and a function pointer to
+/// <see cref="Invoke{TBody}"/>.
 /// </summary>
 internal static unsafe class CpuParallel
 {
@@ -149,10 +150,11 @@ internal static unsafe class CpuParallel
     /// <summary>
     /// Claims and runs chunks of operation <paramref name="generation"/> until none is left (or the ticket has moved on).
     /// A worker reads the ticket, then the operation's fields, then claims the chunk by compare-and-swap on the ticket.
-    /// The caller writes the fields of the next operation only after every chunk of this one is done (so claimed), and
-    /// publishes them with the next generation. So fields read after this generation's ticket are this operation's or,
-    /// if the next one has begun, a later one's, perhaps half written; but then the ticket has moved on and the
-    /// compare-and-swap fails. A successful claim proves the fields read were this operation's.
+    /// The caller writes the next operation's fields only after every chunk of this one is done (so claimed), and
+    /// publishes them with the next generation (Interlocked.Exchange on the ticket). So fields read after this
+    /// generation's ticket are this operation's or, if the next one has begun, a later one's, perhaps half written; but
+    /// then the ticket has moved on and the compare-and-swap fails. A successful claim proves the fields read were this
+    /// operation's.
     /// </summary>
     private static void RunChunks(long generation)
     {
