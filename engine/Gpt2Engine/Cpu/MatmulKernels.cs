@@ -14,16 +14,16 @@ internal enum MatrixLayout { KN, NK }
 /// Matrix products. One row (batch-1 decode) is a bandwidth-bound matrix-vector product that streams the weights
 /// once, in place (F32 or BF16), <see cref="GemvStreams"/> far-apart rows at a time: an [in, out] weight split over
 /// its depth across threads, wte over its rows. More rows are a compute-bound GEMM: B is packed
-/// <see cref="DepthBlock"/> rows at a time into a panel <see cref="TileVectors{TOps, TV}"/> vectors wide (converting
-/// layout and bf16 on the way, so the kernel sees one format; the next block's weights are prefetched meanwhile), and
-/// a register-blocked micro-kernel keeps a <see cref="TileRows"/>-row tile of C in registers. Threads split B's column
-/// panels. Every path has the scalar <see cref="GemmReference"/> beside it, which is also the
+/// <see cref="DepthBlock"/> rows at a time into panels <see cref="TileVectors{TOps, TV}"/> vectors wide, a group of
+/// panels at a time (converting layout and bf16 on the way, so the kernel sees one format; the next block's weights
+/// are prefetched meanwhile), and a register-blocked micro-kernel keeps a <see cref="TileRows"/>-row tile of C in
+/// registers. Threads split B's groups of column panels. Every path has the scalar <see cref="GemmReference"/> beside it, which is also the
 /// <see cref="SimdLevel.Scalar"/> path.
 /// </summary>
 internal static unsafe class MatmulKernels
 {
-    /// <summary>Rows of the micro-kernel's tile; depth steps packed at a time; the widest panel (4 Vector512s, see <see cref="TileVectors{TOps, TV}"/>).</summary>
-    private const int TileRows = 4, DepthBlock = 128, MaxPanelWidth = 4 * 16;
+    /// <summary>Rows of the micro-kernel's tile; depth steps packed at a time.</summary>
+    private const int TileRows = 4, DepthBlock = 128;
     /// <summary>Column chunk the matrix-vector products split across threads: a multiple of every vector width and a cache line.</summary>
     private const int GemvChunk = 64;
     /// <summary>Weight streams a matrix-vector pass reads side by side, each from its own region of the matrix.</summary>
@@ -31,7 +31,7 @@ internal static unsafe class MatmulKernels
     /// <summary>Weight bytes in one unit of work that threads claim in a matrix-vector product over a [K, N] weight.</summary>
     private const long GemvUnitBytes = 128 << 10;
 
-    [ThreadStatic] private static ScratchBuffer _packScratch; // one packed panel + one edge tile per thread
+    [ThreadStatic] private static ScratchBuffer _packScratch; // one packed group of panels + one edge tile per thread
 
     // ---------------------------------------------------------------- the backend's operations
 
@@ -154,9 +154,22 @@ internal static unsafe class MatmulKernels
         if (g.ADepthStride != 1) g = WithContiguousA(g, threads);
         int width = TileVectors<TOps, TV>() * TOps.Count;
         int panels = (g.N + width - 1) / width, tiles = (g.M + TileRows - 1) / TileRows;
-        // Panels in shares: a thread's panels follow one another (the prefetch below fetches the next one), and the
-        // operation ends within one panel of its earliest finish however unevenly the threads run.
-        CpuParallel.ForShares(panels, threads, new GemmPanels<TOps, TV, TW>(g, width, panels, tiles));
+        int group = PanelsPerGroup(width * sizeof(TW)), groups = (panels + group - 1) / group;
+        // Groups in shares: a thread's groups follow one another (the prefetch in the body fetches the next one), and
+        // the operation ends within one group of its earliest finish however unevenly the threads run.
+        CpuParallel.ForShares(groups, threads, new GemmGroups<TOps, TV, TW>(g, width, group, panels, tiles));
+    }
+
+    /// <summary>
+    /// Panels packed together: the fewest whose weight strip is whole cache lines and at least two of them (AVX2: 2
+    /// fp32 or 4 bf16 panels, 192 bytes; AVX-512: one panel, 256 or 128 bytes). A panel's own strip on AVX2 (96 or 48
+    /// bytes) shares a line with its neighbour's, which would read it again from memory long after.
+    /// </summary>
+    private static int PanelsPerGroup(int panelBytes)
+    {
+        int group = 1;
+        while (group * panelBytes % 64 != 0 || group * panelBytes < 128) group++;
+        return group;
     }
 
     /// <summary>Column chunks [start, end) (of <see cref="GemvChunk"/>) of C for few rows and an [N, K] B.</summary>
@@ -170,41 +183,51 @@ internal static unsafe class MatmulKernels
         }
     }
 
-    /// <summary>One column panel of C (all rows): B packed a depth block at a time, then the micro-kernel over the row tiles.</summary>
-    private readonly struct GemmPanels<TOps, TV, TW>(GemmArguments g, int width, int panels, int tiles) : IShareBody
+    /// <summary>
+    /// One group of column panels of C (all rows): the group's B packed a depth block at a time, then the micro-kernel
+    /// over each panel's row tiles.
+    /// </summary>
+    private readonly struct GemmGroups<TOps, TV, TW>(GemmArguments g, int width, int group, int panels, int tiles) : IShareBody
         where TOps : IVectorOps<TV> where TV : unmanaged where TW : unmanaged
     {
-        public void Run(int slot, int p)
+        public void Run(int slot, int unit)
         {
-            float* packed = _packScratch.Get((DepthBlock + TileRows) * MaxPanelWidth), tile = packed + DepthBlock * MaxPanelWidth;
-            int j0 = p * width, columns = Math.Min(width, g.N - j0);
+            float* packed = _packScratch.Get((DepthBlock * group + TileRows) * width), tile = packed + DepthBlock * group * width;
+            int p0 = unit * group, p1 = Math.Min(panels, p0 + group);
+            int j0 = p0 * width, columns = Math.Min(group * width, g.N - j0);
             for (int k0 = 0; k0 < g.K; k0 += DepthBlock)
             {
                 int depth = Math.Min(DepthBlock, g.K - k0);
                 Pack<TOps, TV, TW>(packed, g, k0, depth, j0, columns, width);
-                // The next pack reads the next depth block of this panel, else the first of the next panel: fetch
-                // it while this block computes, a slice per row tile.
-                int nextK0 = k0 + DepthBlock, nextPanel = p;
-                if (nextK0 >= g.K) (nextK0, nextPanel) = (0, p + 1);
-                for (int i0 = 0, tileIndex = 0; i0 < g.M; i0 += TileRows, tileIndex++)
+                // The next pack reads the next depth block of this group, else the first of the next group: fetch it
+                // while this block computes, a slice per tile.
+                int nextK0 = k0 + DepthBlock, nextJ0 = j0;
+                if (nextK0 >= g.K) (nextK0, nextJ0) = (0, j0 + group * width);
+                int slices = (p1 - p0) * tiles, slice = 0;
+                for (int p = p0; p < p1; p++)
                 {
-                    if (nextPanel < panels)
-                        PrefetchPackSource<TW>(g, nextK0, Math.Min(DepthBlock, g.K - nextK0), nextPanel * width, Math.Min(width, g.N - nextPanel * width), tileIndex, tiles);
-                    int rows = Math.Min(TileRows, g.M - i0);
-                    float* a0 = g.A + i0 * g.ARowStride + k0 * g.ADepthStride;
-                    float* a1 = rows > 1 ? a0 + g.ARowStride : a0, a2 = rows > 2 ? a0 + 2 * g.ARowStride : a0, a3 = rows > 3 ? a0 + 3 * g.ARowStride : a0;
-                    float* cBlock = g.C + i0 * g.Ldc + j0;
-                    if (rows == TileRows && columns == width)
+                    float* panel = packed + (p - p0) * DepthBlock * width;
+                    int pj = p * width, panelColumns = Math.Min(width, g.N - pj);
+                    for (int i0 = 0; i0 < g.M; i0 += TileRows)
                     {
-                        MicroKernel<TOps, TV>(a0, a1, a2, a3, g.ADepthStride, packed, depth, cBlock, g.Ldc);
-                        continue;
+                        if (nextJ0 < g.N)
+                            PrefetchPackSource<TW>(g, nextK0, Math.Min(DepthBlock, g.K - nextK0), nextJ0, Math.Min(group * width, g.N - nextJ0), slice++, slices);
+                        int rows = Math.Min(TileRows, g.M - i0);
+                        float* a0 = g.A + i0 * g.ARowStride + k0 * g.ADepthStride;
+                        float* a1 = rows > 1 ? a0 + g.ARowStride : a0, a2 = rows > 2 ? a0 + 2 * g.ARowStride : a0, a3 = rows > 3 ? a0 + 3 * g.ARowStride : a0;
+                        float* cBlock = g.C + i0 * g.Ldc + pj;
+                        if (rows == TileRows && panelColumns == width)
+                        {
+                            MicroKernel<TOps, TV>(a0, a1, a2, a3, g.ADepthStride, panel, depth, cBlock, g.Ldc);
+                            continue;
+                        }
+                        // An edge tile: work on a full-size copy so the kernel needs no bounds checks.
+                        for (int r = 0; r < TileRows; r++)
+                            for (int j = 0; j < width; j++) tile[r * width + j] = r < rows && j < panelColumns ? cBlock[r * g.Ldc + j] : 0f;
+                        MicroKernel<TOps, TV>(a0, a1, a2, a3, g.ADepthStride, panel, depth, tile, width);
+                        for (int r = 0; r < rows; r++)
+                            for (int j = 0; j < panelColumns; j++) cBlock[r * g.Ldc + j] = tile[r * width + j];
                     }
-                    // An edge tile: work on a full-size copy so the kernel needs no bounds checks.
-                    for (int r = 0; r < TileRows; r++)
-                        for (int j = 0; j < width; j++) tile[r * width + j] = r < rows && j < columns ? cBlock[r * g.Ldc + j] : 0f;
-                    MicroKernel<TOps, TV>(a0, a1, a2, a3, g.ADepthStride, packed, depth, tile, width);
-                    for (int r = 0; r < rows; r++)
-                        for (int j = 0; j < columns; j++) cBlock[r * g.Ldc + j] = tile[r * width + j];
                 }
             }
         }
@@ -283,22 +306,28 @@ internal static unsafe class MatmulKernels
 
     [ThreadStatic] private static ScratchBuffer _gemvPartials; // the calling thread's partial sums
 
-    /// <summary>B[k0.., j0..] (depth x columns) into packed[depth][width] as float32, zero-padded to the panel's width.</summary>
+    /// <summary>
+    /// B[k0.., j0..] (depth x columns) into consecutive panels packed[panel][depth][width] as float32, the last one
+    /// zero-padded to the panel's width.
+    /// </summary>
     private static void Pack<TOps, TV, TW>(float* packed, GemmArguments g, int k0, int depth, int j0, int columns, int width)
         where TOps : IVectorOps<TV> where TV : unmanaged where TW : unmanaged
     {
         TW* b = (TW*)g.B;
-        if (columns < width) new Span<float>(packed, depth * width).Clear();
+        int panels = (columns + width - 1) / width;
+        long panelSize = (long)DepthBlock * width;
+        if (columns % width != 0) new Span<float>(packed + (panels - 1) * panelSize, depth * width).Clear();
         if (g.Layout == MatrixLayout.KN)
         {
-            int vectorColumns = columns / TOps.Count * TOps.Count;
+            int fullPanels = columns / width, rest = columns - fullPanels * width, vectorRest = rest / TOps.Count * TOps.Count;
             for (int k = 0; k < depth; k++)
             {
                 TW* source = b + (k0 + k) * g.Ldb + j0;
                 float* destination = packed + k * width;
+                for (int p = 0; p < fullPanels; p++, source += width, destination += panelSize) PackStrip<TOps, TV, TW>(destination, source);
                 int j = 0;
-                for (; j < vectorColumns; j += TOps.Count) TOps.Store(destination + j, BFloat16.Load<TOps, TV, TW>(source + j));
-                for (; j < columns; j++) destination[j] = BFloat16.Read(source, j);
+                for (; j < vectorRest; j += TOps.Count) TOps.Store(destination + j, BFloat16.Load<TOps, TV, TW>(source + j));
+                for (; j < rest; j++) destination[j] = BFloat16.Read(source, j);
             }
         }
         else
@@ -306,9 +335,21 @@ internal static unsafe class MatmulKernels
             for (int j = 0; j < columns; j++)
             {
                 TW* source = b + (j0 + j) * g.Ldb + k0;
-                for (int k = 0; k < depth; k++) packed[k * width + j] = BFloat16.Read(source, k);
+                float* destination = packed + j / width * panelSize + j % width;
+                for (int k = 0; k < depth; k++) destination[k * width] = BFloat16.Read(source, k);
             }
         }
+    }
+
+    /// <summary>One depth step of a full panel: <see cref="TileVectors{TOps, TV}"/> vectors of a weight row, as float32.</summary>
+    [MethodImpl(MethodImplOptions.AggressiveInlining)]
+    private static void PackStrip<TOps, TV, TW>(float* destination, TW* source) where TOps : IVectorOps<TV> where TV : unmanaged where TW : unmanaged
+    {
+        int w = TOps.Count;
+        TOps.Store(destination, BFloat16.Load<TOps, TV, TW>(source));
+        TOps.Store(destination + w, BFloat16.Load<TOps, TV, TW>(source + w));
+        TOps.Store(destination + 2 * w, BFloat16.Load<TOps, TV, TW>(source + 2 * w));
+        if (TileVectors<TOps, TV>() == 4) TOps.Store(destination + 3 * w, BFloat16.Load<TOps, TV, TW>(source + 3 * w));
     }
 
     /// <summary>
