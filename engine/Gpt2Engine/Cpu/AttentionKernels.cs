@@ -320,47 +320,46 @@ internal static unsafe class AttentionKernels
         {
             int hs = C / NH;
             float scale = 1f / MathF.Sqrt(hs);
-            float[] dattArray = new float[T], dpreattArray = new float[T];
-            fixed (float* datt = dattArray, dpreatt = dpreattArray)
+            float* datt = _backwardScratch.Get(2L * T), dpreatt = datt + T;
+            for (int unit = start; unit < end; unit++)
             {
-                for (int unit = start; unit < end; unit++)
+                int h = unit % NH, b = unit / NH;
+                float* rows = qkv + (long)b * T * 3 * C, drows = dqkv + (long)b * T * 3 * C;
+                for (int t = 0; t < T; t++)
                 {
-                    int h = unit % NH, b = unit / NH;
-                    float* rows = qkv + (long)b * T * 3 * C, drows = dqkv + (long)b * T * 3 * C;
-                    for (int t = 0; t < T; t++)
+                    float* attRow = att + (((long)b * NH + h) * T + t) * T;
+                    float* dy = dout + ((long)b * T + t) * C + h * hs;
+                    float* q = rows + (long)t * 3 * C + h * hs, dq = drows + (long)t * 3 * C + h * hs;
+                    // out = sum att * v  →  datt, dv
+                    var dyHead = new ReadOnlySpan<float>(dy, hs);
+                    for (int t2 = 0; t2 <= t; t2++)
                     {
-                        float* attRow = att + (((long)b * NH + h) * T + t) * T;
-                        float* dy = dout + ((long)b * T + t) * C + h * hs;
-                        float* q = rows + (long)t * 3 * C + h * hs, dq = drows + (long)t * 3 * C + h * hs;
-                        // out = sum att * v  →  datt, dv
-                        var dyHead = new ReadOnlySpan<float>(dy, hs);
-                        for (int t2 = 0; t2 <= t; t2++)
-                        {
-                            long v = (long)t2 * 3 * C + 2 * C + h * hs;
-                            datt[t2] = TensorPrimitives.Dot(new ReadOnlySpan<float>(rows + v, hs), dyHead);
-                            var dv = new Span<float>(drows + v, hs);
-                            TensorPrimitives.MultiplyAdd(dyHead, attRow[t2], dv, dv);
-                        }
-                        // softmax backward: dpreatt = att * (datt - sum(att * datt)) * scale
-                        var attSpan = new ReadOnlySpan<float>(attRow, t + 1);
-                        var dpre = new Span<float>(dpreatt, t + 1);
-                        TensorPrimitives.Subtract(new ReadOnlySpan<float>(datt, t + 1), TensorPrimitives.Dot(attSpan, new ReadOnlySpan<float>(datt, t + 1)), dpre);
-                        TensorPrimitives.Multiply(dpre, attSpan, dpre);
-                        TensorPrimitives.Multiply(dpre, scale, dpre);
-                        // preatt = q . k * scale  →  dq, dk
-                        var qHead = new ReadOnlySpan<float>(q, hs);
-                        var dqHead = new Span<float>(dq, hs);
-                        for (int t2 = 0; t2 <= t; t2++)
-                        {
-                            long k = (long)t2 * 3 * C + C + h * hs;
-                            float g = dpreatt[t2];
-                            TensorPrimitives.MultiplyAdd(new ReadOnlySpan<float>(rows + k, hs), g, dqHead, dqHead);
-                            var dk = new Span<float>(drows + k, hs);
-                            TensorPrimitives.MultiplyAdd(qHead, g, dk, dk);
-                        }
+                        long v = (long)t2 * 3 * C + 2 * C + h * hs;
+                        datt[t2] = TensorPrimitives.Dot(new ReadOnlySpan<float>(rows + v, hs), dyHead);
+                        var dv = new Span<float>(drows + v, hs);
+                        TensorPrimitives.MultiplyAdd(dyHead, attRow[t2], dv, dv);
+                    }
+                    // softmax backward: dpreatt = att * (datt - sum(att * datt)) * scale
+                    var attSpan = new ReadOnlySpan<float>(attRow, t + 1);
+                    var dpre = new Span<float>(dpreatt, t + 1);
+                    TensorPrimitives.Subtract(new ReadOnlySpan<float>(datt, t + 1), TensorPrimitives.Dot(attSpan, new ReadOnlySpan<float>(datt, t + 1)), dpre);
+                    TensorPrimitives.Multiply(dpre, attSpan, dpre);
+                    TensorPrimitives.Multiply(dpre, scale, dpre);
+                    // preatt = q . k * scale  →  dq, dk
+                    var qHead = new ReadOnlySpan<float>(q, hs);
+                    var dqHead = new Span<float>(dq, hs);
+                    for (int t2 = 0; t2 <= t; t2++)
+                    {
+                        long k = (long)t2 * 3 * C + C + h * hs;
+                        float g = dpreatt[t2];
+                        TensorPrimitives.MultiplyAdd(new ReadOnlySpan<float>(rows + k, hs), g, dqHead, dqHead);
+                        var dk = new Span<float>(drows + k, hs);
+                        TensorPrimitives.MultiplyAdd(qHead, g, dk, dk);
                     }
                 }
             }
         }
     }
+
+    [ThreadStatic] private static ScratchBuffer _backwardScratch; // a thread's datt and dpreatt rows
 }
