@@ -17,8 +17,8 @@ internal enum MatrixLayout { KN, NK }
 /// <see cref="DepthBlock"/> rows at a time into panels <see cref="TileVectors{TOps, TV}"/> vectors wide, a group of
 /// panels at a time (converting layout and bf16 on the way, so the kernel sees one format; the next block's weights
 /// are prefetched meanwhile), and a register-blocked micro-kernel keeps a <see cref="TileRows"/>-row tile of C in
-/// registers. Threads split B's groups of column panels. Every path has the scalar <see cref="GemmReference"/> beside it, which is also the
-/// <see cref="SimdLevel.Scalar"/> path.
+/// registers. Threads split B's groups of column panels. Every path has the scalar <see cref="GemmReference"/> beside
+/// it, which is also the <see cref="SimdLevel.Scalar"/> path.
 /// </summary>
 internal static unsafe class MatmulKernels
 {
@@ -161,9 +161,10 @@ internal static unsafe class MatmulKernels
     }
 
     /// <summary>
-    /// Panels packed together: the fewest whose weight strip is whole cache lines and at least two of them (AVX2: 2
+    /// Panels packed together: the fewest whose strip of a weight row is whole cache lines, two lines at least (AVX2: 2
     /// fp32 or 4 bf16 panels, 192 bytes; AVX-512: one panel, 256 or 128 bytes). A panel's own strip on AVX2 (96 or 48
-    /// bytes) shares a line with its neighbour's, which would read it again from memory long after.
+    /// bytes) shares a line with its neighbour's, which would read it again from memory long after (the prompt's
+    /// matmuls ran 8-12% faster in groups).
     /// </summary>
     private static int PanelsPerGroup(int panelBytes)
     {
