@@ -223,11 +223,10 @@ internal static unsafe class MatmulKernels
                             continue;
                         }
                         // An edge tile: work on a full-size copy so the kernel needs no bounds checks.
-                        for (int r = 0; r < TileRows; r++)
-                            for (int j = 0; j < width; j++) tile[r * width + j] = r < rows && j < panelColumns ? cBlock[r * g.Ldc + j] : 0f;
+                        new Span<float>(tile, TileRows * width).Clear();
+                        for (int r = 0; r < rows; r++) new Span<float>(cBlock + r * g.Ldc, panelColumns).CopyTo(new Span<float>(tile + r * width, panelColumns));
                         MicroKernel<TOps, TV>(a0, a1, a2, a3, g.ADepthStride, panel, depth, tile, width);
-                        for (int r = 0; r < rows; r++)
-                            for (int j = 0; j < panelColumns; j++) cBlock[r * g.Ldc + j] = tile[r * width + j];
+                        for (int r = 0; r < rows; r++) new Span<float>(tile + r * width, panelColumns).CopyTo(new Span<float>(cBlock + r * g.Ldc, panelColumns));
                     }
                 }
             }
@@ -333,13 +332,50 @@ internal static unsafe class MatmulKernels
         }
         else
         {
+            // [N, K]: each column of the panel is a run of a row of B. AVX2 transposes 8 x 8 blocks in registers; the
+            // columns and depth steps past the last whole block, and other widths, go one element at a time.
+            int octets = 0, depthOctets = 0;
+            if (typeof(TV) == typeof(Vector256<float>) && Avx.IsSupported)
+            {
+                (octets, depthOctets) = (columns / 8, depth / 8 * 8);
+                for (int o = 0; o < octets; o++)
+                {
+                    int j = o * 8;
+                    float* destination = packed + j / width * panelSize + j % width; // a panel is 3 octets wide
+                    for (int k = 0; k < depthOctets; k += 8)
+                        Transpose8x8<TW>(destination + k * width, width, b + (j0 + j) * g.Ldb + k0 + k, g.Ldb);
+                }
+            }
             for (int j = 0; j < columns; j++)
             {
                 TW* source = b + (j0 + j) * g.Ldb + k0;
                 float* destination = packed + j / width * panelSize + j % width;
-                for (int k = 0; k < depth; k++) destination[k * width] = BFloat16.Read(source, k);
+                for (int k = j < octets * 8 ? depthOctets : 0; k < depth; k++) destination[k * width] = BFloat16.Read(source, k);
             }
         }
+    }
+
+    /// <summary>destination[i * ldd + r] = source[r * lds + i] for an 8 x 8 block (source fp32 or bf16), in registers.</summary>
+    [MethodImpl(MethodImplOptions.AggressiveInlining)]
+    private static void Transpose8x8<TW>(float* destination, long ldd, TW* source, long lds) where TW : unmanaged
+    {
+        Vector256<float> r0 = BFloat16.Load<Ops256, Vector256<float>, TW>(source), r1 = BFloat16.Load<Ops256, Vector256<float>, TW>(source + lds);
+        Vector256<float> r2 = BFloat16.Load<Ops256, Vector256<float>, TW>(source + 2 * lds), r3 = BFloat16.Load<Ops256, Vector256<float>, TW>(source + 3 * lds);
+        Vector256<float> r4 = BFloat16.Load<Ops256, Vector256<float>, TW>(source + 4 * lds), r5 = BFloat16.Load<Ops256, Vector256<float>, TW>(source + 5 * lds);
+        Vector256<float> r6 = BFloat16.Load<Ops256, Vector256<float>, TW>(source + 6 * lds), r7 = BFloat16.Load<Ops256, Vector256<float>, TW>(source + 7 * lds);
+        // Pairs of rows interleaved, then pairs of pairs, then the 128-bit halves exchanged.
+        Vector256<float> t0 = Avx.UnpackLow(r0, r1), t1 = Avx.UnpackHigh(r0, r1), t2 = Avx.UnpackLow(r2, r3), t3 = Avx.UnpackHigh(r2, r3);
+        Vector256<float> t4 = Avx.UnpackLow(r4, r5), t5 = Avx.UnpackHigh(r4, r5), t6 = Avx.UnpackLow(r6, r7), t7 = Avx.UnpackHigh(r6, r7);
+        Vector256<float> u0 = Avx.Shuffle(t0, t2, 0x44), u1 = Avx.Shuffle(t0, t2, 0xEE), u2 = Avx.Shuffle(t1, t3, 0x44), u3 = Avx.Shuffle(t1, t3, 0xEE);
+        Vector256<float> u4 = Avx.Shuffle(t4, t6, 0x44), u5 = Avx.Shuffle(t4, t6, 0xEE), u6 = Avx.Shuffle(t5, t7, 0x44), u7 = Avx.Shuffle(t5, t7, 0xEE);
+        Avx.Permute2x128(u0, u4, 0x20).Store(destination);
+        Avx.Permute2x128(u1, u5, 0x20).Store(destination + ldd);
+        Avx.Permute2x128(u2, u6, 0x20).Store(destination + 2 * ldd);
+        Avx.Permute2x128(u3, u7, 0x20).Store(destination + 3 * ldd);
+        Avx.Permute2x128(u0, u4, 0x31).Store(destination + 4 * ldd);
+        Avx.Permute2x128(u1, u5, 0x31).Store(destination + 5 * ldd);
+        Avx.Permute2x128(u2, u6, 0x31).Store(destination + 6 * ldd);
+        Avx.Permute2x128(u3, u7, 0x31).Store(destination + 7 * ldd);
     }
 
     /// <summary>One depth step of a full panel: <see cref="TileVectors{TOps, TV}"/> vectors of a weight row, as float32.</summary>
