@@ -154,7 +154,26 @@ internal static unsafe class AttentionKernels
 
     public static void Forward(float* output, float* att, float* qkv, int B, int T, int C, int NH, int threads, SimdLevel level)
     {
-        CpuParallel.For(B * NH * T, threads, new ForwardQueries(output, att, qkv, T, C, NH, level));
+        if (level == SimdLevel.Scalar || T <= 2 * PromptQueryBlock) CpuParallel.For(B * NH * T, threads, new ForwardQueries(output, att, qkv, T, C, NH, level));
+        else CpuParallel.For(B * NH, threads, new ForwardHeads(output, att, qkv, T, C, NH, level));
+    }
+
+    /// <summary>Heads [start, end) of <see cref="Forward"/> for a long sequence, numbered (batch, head): blocks of queries (see <see cref="AttendBlock"/>).</summary>
+    private readonly struct ForwardHeads(float* output, float* att, float* qkv, int T, int C, int NH, SimdLevel level) : IRangeBody
+    {
+        public void Run(int start, int end)
+        {
+            int hs = C / NH;
+            float scale = 1f / MathF.Sqrt(hs);
+            for (int unit = start; unit < end; unit++)
+            {
+                int h = unit % NH, b = unit / NH;
+                float* rows = qkv + (long)b * T * 3 * C + h * hs;
+                for (int t0 = 0; t0 < T; t0 += PromptQueryBlock)
+                    AttendBlock(level, output + ((long)b * T + t0) * C + h * hs, C, att + (((long)b * NH + h) * T + t0) * T, T, T,
+                        rows + (long)t0 * 3 * C, 3 * C, rows + C, rows + 2 * C, 3 * C, t0, Math.Min(PromptQueryBlock, T - t0), hs, scale);
+            }
+        }
     }
 
     /// <summary>Queries [start, end) of <see cref="Forward"/>, numbered (batch, head, position).</summary>
@@ -227,21 +246,35 @@ internal static unsafe class AttentionKernels
                 for (int t0 = 0; t0 < T; t0 += PromptQueryBlock)
                 {
                     int rows = Math.Min(PromptQueryBlock, T - t0), seen = position0 + t0 + rows;
-                    float* blockQueries = queries + (long)t0 * 3 * C, blockOutputs = outputs + (long)t0 * C;
-                    new Span<float>(scores, rows * seen).Clear();
-                    MatmulKernels.Gemm(scores, seen, blockQueries, 3 * C, 1, keys, TensorDType.F32, MatrixLayout.NK, hs, rows, seen, hs, 1, level);
-                    for (int r = 0; r < rows; r++)
-                    {
-                        float* row = scores + (long)r * seen;
-                        int count = position0 + t0 + r + 1;
-                        Softmax(level, row, count, scale);
-                        new Span<float>(row + count, seen - count).Clear();
-                        new Span<float>(blockOutputs + (long)r * C, hs).Clear();
-                    }
-                    MatmulKernels.Gemm(blockOutputs, C, scores, seen, 1, values, TensorDType.F32, MatrixLayout.KN, hs, rows, hs, seen, 1, level);
+                    AttendBlock(level, outputs + (long)t0 * C, C, scores, seen, seen, queries + (long)t0 * 3 * C, 3 * C, keys, values, hs, position0 + t0, rows, hs, scale);
                 }
             }
         }
+    }
+
+    /// <summary>
+    /// Queries 0..rows-1 (row stride queryStride) against keys and values (row stride keyStride), query r seeing keys
+    /// 0..first+r: scores = Q K^T over the first+rows keys the last query sees (a GEMM), each row's causal softmax
+    /// (scale applied; zeros after its last key, up to scoresWidth), outputs = scores V (a GEMM).
+    /// </summary>
+    private static void AttendBlock(SimdLevel level, float* outputs, long outputStride, float* scores, long scoresStride, int scoresWidth,
+        float* queries, long queryStride, float* keys, float* values, long keyStride, int first, int rows, int hs, float scale)
+    {
+        int seen = first + rows;
+        for (int r = 0; r < rows; r++)
+        {
+            new Span<float>(scores + r * scoresStride, seen).Clear();
+            new Span<float>(outputs + r * outputStride, hs).Clear();
+        }
+        MatmulKernels.Gemm(scores, scoresStride, queries, queryStride, 1, keys, TensorDType.F32, MatrixLayout.NK, keyStride, rows, seen, hs, 1, level);
+        for (int r = 0; r < rows; r++)
+        {
+            float* row = scores + r * scoresStride;
+            int count = first + r + 1;
+            Softmax(level, row, count, scale);
+            new Span<float>(row + count, scoresWidth - count).Clear();
+        }
+        MatmulKernels.Gemm(outputs, outputStride, scores, scoresStride, 1, values, TensorDType.F32, MatrixLayout.KN, keyStride, rows, hs, seen, 1, level);
     }
 
     private static void Softmax(SimdLevel level, float* x, int count, float scale)

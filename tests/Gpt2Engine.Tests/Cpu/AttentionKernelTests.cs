@@ -46,6 +46,38 @@ public sealed unsafe class AttentionKernelTests
     }
 
     /// <summary>
+    /// The full forward (training, scoring) equals the scalar path, one query at a time through
+    /// <see cref="AttentionKernels.AttendOneReference"/>: outputs and the kept softmax rows (zero after each query's
+    /// position), for a short sequence (query by query) and a long one (three blocks of queries through two GEMMs).
+    /// </summary>
+    [Theory]
+    [MemberData(nameof(MatmulKernelTests.Levels), MemberType = typeof(MatmulKernelTests))]
+    public void Forward_matches_the_per_query_reference(SimdLevel level)
+    {
+        var random = new Random(5);
+        const int B = 2, NH = 3, headSize = 19, C = NH * headSize;
+        foreach (int T in (int[])[17, 150])
+        foreach (int threads in (int[])[1, 2])
+        {
+            var qkv = Enumerable.Range(0, B * T * 3 * C).Select(_ => (float)(random.NextDouble() * 4 - 2)).ToArray();
+            (float[] Output, float[] Att) Run(SimdLevel at)
+            {
+                var output = new float[B * T * C];
+                var att = Enumerable.Repeat(float.NaN, B * NH * T * T).ToArray(); // every entry must be written
+                fixed (float* o = output, a = att, q = qkv)
+                    AttentionKernels.Forward(o, a, q, B, T, C, NH, threads, at);
+                return (output, att);
+            }
+            var expected = Run(SimdLevel.Scalar);
+            var actual = Run(level);
+            for (int i = 0; i < expected.Att.Length; i++)
+                Assert.True(Math.Abs(actual.Att[i] - expected.Att[i]) <= 1e-6, $"{level} T {T} threads {threads}: att[{i}] = {actual.Att[i]}, expected {expected.Att[i]}");
+            for (int i = 0; i < expected.Output.Length; i++)
+                Assert.True(Math.Abs(actual.Output[i] - expected.Output[i]) <= 2e-6, $"{level} T {T} threads {threads}: y[{i}] = {actual.Output[i]}, expected {expected.Output[i]}");
+        }
+    }
+
+    /// <summary>
     /// Attention through the cache equals the scalar path, one query and head at a time through
     /// <see cref="AttentionKernels.AttendOneReference"/>, on odd shapes: decoding one position per sequence (each part's
     /// heads read side by side) and prompts of several positions (a head at a time: up to 128 query by query, longer
