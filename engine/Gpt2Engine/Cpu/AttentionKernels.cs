@@ -154,11 +154,14 @@ internal static unsafe class AttentionKernels
 
     public static void Forward(float* output, float* att, float* qkv, int B, int T, int C, int NH, int threads, SimdLevel level)
     {
-        if (level == SimdLevel.Scalar || T <= 2 * PromptQueryBlock) CpuParallel.For(B * NH * T, threads, new ForwardQueries(output, att, qkv, T, C, NH, level));
-        else CpuParallel.For(B * NH, threads, new ForwardHeads(output, att, qkv, T, C, NH, level));
+        if (InBlocks(level, T)) CpuParallel.For(B * NH, threads, new ForwardHeads(output, att, qkv, T, C, NH, level));
+        else CpuParallel.For(B * NH * T, threads, new ForwardQueries(output, att, qkv, T, C, NH, level));
     }
 
-    /// <summary>Heads [start, end) of <see cref="Forward"/> for a long sequence, numbered (batch, head): blocks of queries (see <see cref="AttendBlock"/>).</summary>
+    /// <summary>
+    /// Heads [start, end) of <see cref="Forward"/> for a long sequence, numbered (batch, head): blocks of queries
+    /// through <see cref="AttendBlock"/>, the softmax rows kept in att.
+    /// </summary>
     private readonly struct ForwardHeads(float* output, float* att, float* qkv, int T, int C, int NH, SimdLevel level) : IRangeBody
     {
         public void Run(int start, int end)
@@ -216,6 +219,9 @@ internal static unsafe class AttentionKernels
     /// </summary>
     private const int PromptQueryBlock = 64;
 
+    /// <summary>Whether T new positions are attended in blocks of queries (else query by query; the scalar path always).</summary>
+    private static bool InBlocks(SimdLevel level, int T) => level != SimdLevel.Scalar && T > 2 * PromptQueryBlock;
+
     /// <summary>
     /// Heads [start, end) of <see cref="ForwardCached"/> for several new positions, numbered (batch, head). Each head's
     /// keys and values are appended to the cache. A long prompt's queries then go in blocks of
@@ -238,15 +244,17 @@ internal static unsafe class AttentionKernels
                 float* queries = qkv + (long)b * T * 3 * C + h * hs, keys = keyCache + cacheBase, values = valueCache + cacheBase;
                 float* outputs = output + (long)b * T * C + h * hs;
                 AppendToCache(keys, values, queries, T, position0, C, hs);
-                if (level == SimdLevel.Scalar || T <= 2 * PromptQueryBlock)
+                if (!InBlocks(level, T))
                 {
-                    for (int t = 0; t < T; t++) AttendOne(level, outputs + (long)t * C, scores, queries + (long)t * 3 * C, keys, values, hs, position0 + t, hs, scale);
+                    for (int t = 0; t < T; t++)
+                        AttendOne(level, outputs + (long)t * C, scores, queries + (long)t * 3 * C, keys, values, hs, position0 + t, hs, scale);
                     continue;
                 }
                 for (int t0 = 0; t0 < T; t0 += PromptQueryBlock)
                 {
                     int rows = Math.Min(PromptQueryBlock, T - t0), seen = position0 + t0 + rows;
-                    AttendBlock(level, outputs + (long)t0 * C, C, scores, seen, seen, queries + (long)t0 * 3 * C, 3 * C, keys, values, hs, position0 + t0, rows, hs, scale);
+                    AttendBlock(level, outputs + (long)t0 * C, C, scores, seen, seen, queries + (long)t0 * 3 * C, 3 * C, keys, values, hs,
+                        position0 + t0, rows, hs, scale);
                 }
             }
         }
