@@ -40,6 +40,8 @@ internal static unsafe class CpuParallel
     private static int _count, _chunks;
     /// <summary>The operation's generation (high 32 bits) and the next unclaimed chunk (low 32 bits).</summary>
     private static long _ticket;
+    /// <summary>A ticket's chunk between two operations: past any operation's chunks, so nothing can be claimed.</summary>
+    private const long Closed = int.MaxValue;
     private static int _done, _sleepers;
     private static Exception? _failure;
 
@@ -61,6 +63,10 @@ internal static unsafe class CpuParallel
         try
         {
             EnsureWorkers(threads - 1);
+            // Close the finished operation's ticket before its fields change: a worker that read its exhausted ticket
+            // and then reads the new fields (with more chunks) must not be able to claim a chunk on the old ticket.
+            long generation = (Volatile.Read(ref _ticket) >> 32) + 1;
+            Interlocked.Exchange(ref _ticket, (generation - 1) << 32 | Closed);
             // body is this frame's copy: a stack local, so it does not move and the GC sees any reference in it; and
             // this frame waits below until every chunk is done, so it outlives every worker's use of the pointer.
             _body = Unsafe.AsPointer(ref body);
@@ -69,7 +75,6 @@ internal static unsafe class CpuParallel
             _chunks = chunks;
             _failure = null;
             Volatile.Write(ref _done, 0);
-            long generation = (Volatile.Read(ref _ticket) >> 32) + 1;
             Interlocked.Exchange(ref _ticket, generation << 32); // publishes the fields above (a full fence)
             if (Volatile.Read(ref _sleepers) > 0)
                 lock (Wake) Monitor.PulseAll(Wake);
@@ -150,11 +155,13 @@ internal static unsafe class CpuParallel
     /// <summary>
     /// Claims and runs chunks of operation <paramref name="generation"/> until none is left (or the ticket has moved on).
     /// A worker reads the ticket, then the operation's fields, then claims the chunk by compare-and-swap on the ticket.
-    /// The caller writes the next operation's fields only after every chunk of this one is done (so claimed), and
-    /// publishes them with the next generation (Interlocked.Exchange on the ticket). So fields read after this
-    /// generation's ticket are this operation's or, if the next one has begun, a later one's, perhaps half written; but
-    /// then the ticket has moved on and the compare-and-swap fails. A successful claim proves the fields read were this
-    /// operation's.
+    /// The caller changes the fields only after every chunk of the last operation is done (so claimed) and after
+    /// closing its ticket (<see cref="Closed"/>), and publishes them with the next generation (Interlocked.Exchange on
+    /// the ticket). So fields read after a ticket are that operation's or, if the next one has begun, a later one's,
+    /// perhaps half written; but then the ticket has changed (closed or moved on) and the compare-and-swap fails. A
+    /// successful claim proves the fields read were the claimed operation's. (Without the closing, a worker that read
+    /// the last operation's exhausted ticket could read the next operation's larger chunk count and claim on the old
+    /// ticket, running the next body early, with half-written fields, and twice.)
     /// </summary>
     private static void RunChunks(long generation)
     {

@@ -34,6 +34,38 @@ public sealed class CpuParallelTests
         }
     }
 
+    /// <summary>Counts every index it runs into its own row of a shared table: a body of another shape than <see cref="CountIndices"/>.</summary>
+    private readonly struct CountIntoRow(int[,] hits, int row, long padding) : IRangeBody
+    {
+        public void Run(int start, int end)
+        {
+            if (padding != row * 7L) throw new InvalidOperationException("a chunk ran with another operation's body");
+            for (int i = start; i < end; i++) Interlocked.Increment(ref hits[row, i]);
+        }
+    }
+
+    /// <summary>
+    /// Many short operations back to back, alternating two body types, sizes and chunk counts, with the workers spinning:
+    /// a worker that claims a chunk between two operations must never run it with the next operation's body or size
+    /// (the failure this guards against was a claim on the finished operation's exhausted ticket while the caller was
+    /// writing the next operation's fields: the next body ran early, with the previous body's code, and twice).
+    /// </summary>
+    [Fact]
+    public void Back_to_back_operations_never_mix_their_bodies()
+    {
+        const int Operations = 100_000;
+        var hits = new int[7];
+        var rows = new int[2, 5];
+        for (int op = 0; op < Operations; op++)
+        {
+            if (op % 2 == 0) CpuParallel.For(7, 2, new CountIndices(hits)); // 4 chunks
+            else CpuParallel.For(5, 3, new CountIntoRow(rows, op / 2 % 2, op / 2 % 2 * 7L)); // 5 chunks
+        }
+        Assert.All(hits, h => Assert.Equal(Operations / 2, h));
+        for (int row = 0; row < 2; row++)
+            for (int i = 0; i < 5; i++) Assert.Equal(Operations / 4, rows[row, i]);
+    }
+
     /// <summary>
     /// Counts every unit, checks its slot, and sums the units per slot without atomics: a slot runs on one thread at a
     /// time, so per-slot state needs none.
