@@ -204,6 +204,7 @@ internal static unsafe class MatmulKernels
                 // while this block computes, a slice per tile.
                 int nextK0 = k0 + DepthBlock, nextJ0 = j0;
                 if (nextK0 >= g.K) (nextK0, nextJ0) = (0, j0 + group * width);
+                int nextDepth = Math.Min(DepthBlock, g.K - nextK0), nextColumns = Math.Min(group * width, g.N - nextJ0);
                 int slices = (p1 - p0) * tiles, slice = 0;
                 for (int p = p0; p < p1; p++)
                 {
@@ -211,8 +212,7 @@ internal static unsafe class MatmulKernels
                     int pj = p * width, panelColumns = Math.Min(width, g.N - pj);
                     for (int i0 = 0; i0 < g.M; i0 += TileRows)
                     {
-                        if (nextJ0 < g.N)
-                            PrefetchPackSource<TW>(g, nextK0, Math.Min(DepthBlock, g.K - nextK0), nextJ0, Math.Min(group * width, g.N - nextJ0), slice++, slices);
+                        if (nextColumns > 0) PrefetchPackSource<TW>(g, nextK0, nextDepth, nextJ0, nextColumns, slice++, slices);
                         int rows = Math.Min(TileRows, g.M - i0);
                         float* a0 = g.A + i0 * g.ARowStride + k0 * g.ADepthStride;
                         float* a1 = rows > 1 ? a0 + g.ARowStride : a0, a2 = rows > 2 ? a0 + 2 * g.ARowStride : a0, a3 = rows > 3 ? a0 + 3 * g.ARowStride : a0;
