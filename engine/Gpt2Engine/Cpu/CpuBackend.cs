@@ -15,12 +15,20 @@ public sealed unsafe class CpuBackend : Backend
 
     /// <param name="threads">Worker threads per operation (0: one per processor).</param>
     /// <param name="level">The vector width of the kernels (default: <see cref="CpuSimd.Level"/>).</param>
-    public CpuBackend(int threads = 0, SimdLevel? level = null)
+    public CpuBackend(int threads = 0, SimdLevel? level = null) : this(threads, level ?? CpuSimd.Level, emulate: false) { }
+
+    private CpuBackend(int threads, SimdLevel level, bool emulate)
     {
         Threads = threads > 0 ? threads : Environment.ProcessorCount;
-        Level = level ?? CpuSimd.Level;
-        if (!CpuSimd.IsSupported(Level)) throw new Gpt2Exception($"this CPU does not accelerate {CpuSimd.Describe(Level)} vectors");
+        Level = level;
+        if (!emulate && !CpuSimd.IsSupported(Level)) throw new Gpt2Exception($"this CPU does not accelerate {CpuSimd.Describe(Level)} vectors");
     }
+
+    /// <summary>
+    /// A backend at any level, accelerated here or not: .NET runs vectors the CPU lacks in software (the same kernels,
+    /// slowly), so tests hold the 512-bit path to its references on a machine without AVX-512.
+    /// </summary>
+    internal static CpuBackend Emulating(int threads, SimdLevel level) => new(threads, level, emulate: true);
 
     public int Threads { get; }
     public SimdLevel Level { get; }

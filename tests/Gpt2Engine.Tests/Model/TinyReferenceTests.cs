@@ -2,12 +2,14 @@ using Xunit;
 using Gpt2Engine.Checkpoints;
 using Gpt2Engine.Cpu;
 using Gpt2Engine.Model;
+using Gpt2Engine.Tests.Cpu;
 
 namespace Gpt2Engine.Tests.Model;
 
 /// <summary>
 /// The whole model against the tiny reference fixture (float64 PyTorch, cross-checked with llm.c): logits, loss,
-/// every gradient, five AdamW steps, and KV-cached greedy decoding. Tolerances from the fixture's README.
+/// every gradient, five AdamW steps, and KV-cached greedy decoding, at every SIMD level (512-bit too, in .NET's software
+/// vectors where this CPU lacks them). Tolerances from the fixture's README.
 /// </summary>
 public sealed class TinyReferenceTests
 {
@@ -26,11 +28,12 @@ public sealed class TinyReferenceTests
         return (inputs, targets);
     }
 
-    [Fact]
-    public void Forward_matches_reference_logits_and_loss()
+    [Theory]
+    [MemberData(nameof(MatmulKernelTests.Levels), MemberType = typeof(MatmulKernelTests))]
+    public void Forward_matches_reference_logits_and_loss(SimdLevel level)
     {
         using var expected = TestFixtures.OpenTinyExpected();
-        using var model = new Gpt2Model(CheckpointLoader.Load(TestFixtures.TinyModel), new CpuBackend(2), ownsWeights: true, ownsBackend: true);
+        using var model = new Gpt2Model(CheckpointLoader.Load(TestFixtures.TinyModel), CpuBackend.Emulating(2, level), ownsWeights: true, ownsBackend: true);
         var (inputs, targets) = Batch(expected);
 
         Assert.True(float.IsNaN(model.Forward(inputs, default, B, T)));
@@ -40,11 +43,12 @@ public sealed class TinyReferenceTests
         Assert.InRange(Math.Abs(loss - expected["loss"].AsSpan<float>()[0]), 0, 1e-5);
     }
 
-    [Fact]
-    public void Backward_matches_every_reference_gradient()
+    [Theory]
+    [MemberData(nameof(MatmulKernelTests.Levels), MemberType = typeof(MatmulKernelTests))]
+    public void Backward_matches_every_reference_gradient(SimdLevel level)
     {
         using var expected = TestFixtures.OpenTinyExpected();
-        using var model = new Gpt2Model(CheckpointLoader.Load(TestFixtures.TinyModel), new CpuBackend(2), trainable: true, ownsWeights: true, ownsBackend: true);
+        using var model = new Gpt2Model(CheckpointLoader.Load(TestFixtures.TinyModel), CpuBackend.Emulating(2, level), trainable: true, ownsWeights: true, ownsBackend: true);
         var (inputs, targets) = Batch(expected);
         model.Forward(inputs, targets, B, T);
         model.ZeroGradients();
@@ -63,11 +67,12 @@ public sealed class TinyReferenceTests
         }
     }
 
-    [Fact]
-    public void Five_AdamW_steps_match_reference_losses_and_parameters()
+    [Theory]
+    [MemberData(nameof(MatmulKernelTests.Levels), MemberType = typeof(MatmulKernelTests))]
+    public void Five_AdamW_steps_match_reference_losses_and_parameters(SimdLevel level)
     {
         using var expected = TestFixtures.OpenTinyExpected();
-        using var model = new Gpt2Model(CheckpointLoader.Load(TestFixtures.TinyModel), new CpuBackend(2), trainable: true, ownsWeights: true, ownsBackend: true);
+        using var model = new Gpt2Model(CheckpointLoader.Load(TestFixtures.TinyModel), CpuBackend.Emulating(2, level), trainable: true, ownsWeights: true, ownsBackend: true);
         var (inputs, targets) = Batch(expected);
         var losses = expected["losses"].AsSpan<float>().ToArray();
         for (int step = 0; step < losses.Length; step++)
@@ -100,10 +105,11 @@ public sealed class TinyReferenceTests
         }
     }
 
-    [Fact]
-    public void Kv_cached_greedy_decoding_matches_reference_logits_and_tokens()
+    [Theory]
+    [MemberData(nameof(MatmulKernelTests.Levels), MemberType = typeof(MatmulKernelTests))]
+    public void Kv_cached_greedy_decoding_matches_reference_logits_and_tokens(SimdLevel level)
     {
-        using var model = new Gpt2Model(CheckpointLoader.Load(TestFixtures.TinyModel), new CpuBackend(2), ownsWeights: true, ownsBackend: true);
+        using var model = new Gpt2Model(CheckpointLoader.Load(TestFixtures.TinyModel), CpuBackend.Emulating(2, level), ownsWeights: true, ownsBackend: true);
         TestFixtures.AssertGreedyDecodingMatchesTiny(model);
     }
 }
