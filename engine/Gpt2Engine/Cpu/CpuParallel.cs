@@ -1,4 +1,5 @@
 using System.Runtime.CompilerServices;
+using System.Runtime.ExceptionServices;
 
 namespace Gpt2Engine.Cpu;
 
@@ -38,16 +39,17 @@ internal static unsafe class CpuParallel
     private static void* _body;
     private static delegate*<void*, int, int, void> _invoke;
     private static int _count, _chunks;
-    /// <summary>The operation's generation (high 32 bits) and the next unclaimed chunk (low 32 bits).</summary>
+    /// <summary>The operation's generation (high 32 bits, wrapping) and the next unclaimed chunk (low 32 bits).</summary>
     private static long _ticket;
     /// <summary>A ticket's chunk between two operations: past any operation's chunks, so nothing can be claimed.</summary>
-    private const long Closed = int.MaxValue;
+    private const int Closed = int.MaxValue;
     private static int _done, _sleepers;
     private static Exception? _failure;
 
     /// <summary>
-    /// Runs body.Run over [0, count) in up to 2 x <paramref name="threads"/> chunks, and returns when all are done (an
-    /// exception from a chunk comes back as an <see cref="AggregateException"/>, after the other chunks finished).
+    /// Runs body.Run over [0, count) in up to 2 x <paramref name="threads"/> chunks, and returns when all are done. An
+    /// exception from a chunk is rethrown as it is (its stack kept), after the other chunks finished, whichever thread
+    /// ran it: the same as when the body runs inline.
     /// </summary>
     public static void For<TBody>(int count, int threads, TBody body) where TBody : struct, IRangeBody
     {
@@ -65,8 +67,8 @@ internal static unsafe class CpuParallel
             EnsureWorkers(threads - 1);
             // Close the finished operation's ticket before its fields change: a worker that read its exhausted ticket
             // and then reads the new fields (with more chunks) must not be able to claim a chunk on the old ticket.
-            long generation = (Volatile.Read(ref _ticket) >> 32) + 1;
-            Interlocked.Exchange(ref _ticket, (generation - 1) << 32 | Closed);
+            int generation = unchecked(GenerationOf(Volatile.Read(ref _ticket)) + 1);
+            Interlocked.Exchange(ref _ticket, Ticket(unchecked(generation - 1), Closed));
             // body is this frame's copy: a stack local, so it does not move and the GC sees any reference in it; and
             // this frame waits below until every chunk is done, so it outlives every worker's use of the pointer.
             _body = Unsafe.AsPointer(ref body);
@@ -75,19 +77,22 @@ internal static unsafe class CpuParallel
             _chunks = chunks;
             _failure = null;
             Volatile.Write(ref _done, 0);
-            Interlocked.Exchange(ref _ticket, generation << 32); // publishes the fields above (a full fence)
+            Interlocked.Exchange(ref _ticket, Ticket(generation, 0)); // publishes the fields above (a full fence)
             if (Volatile.Read(ref _sleepers) > 0)
                 lock (Wake) Monitor.PulseAll(Wake);
             RunChunks(generation);
             var spin = new SpinWait();
             while (Volatile.Read(ref _done) < chunks) spin.SpinOnce(sleep1Threshold: -1);
-            if (_failure is { } failure) throw new AggregateException(failure);
+            if (_failure is { } failure) ExceptionDispatchInfo.Throw(failure);
         }
         finally
         {
             Monitor.Exit(Dispatch);
         }
     }
+
+    private static int GenerationOf(long ticket) => (int)(ticket >> 32);
+    private static long Ticket(int generation, int chunk) => (long)generation << 32 | (uint)chunk;
 
     private static void Invoke<TBody>(void* body, int start, int end) where TBody : struct, IRangeBody => Unsafe.AsRef<TBody>(body).Run(start, end);
 
@@ -163,12 +168,12 @@ internal static unsafe class CpuParallel
     /// the last operation's exhausted ticket could read the next operation's larger chunk count and claim on the old
     /// ticket, running the next body early, with half-written fields, and twice.)
     /// </summary>
-    private static void RunChunks(long generation)
+    private static void RunChunks(int generation)
     {
         while (true)
         {
             long ticket = Volatile.Read(ref _ticket);
-            if (ticket >> 32 != generation) return;
+            if (GenerationOf(ticket) != generation) return;
             int chunk = (int)(ticket & 0xFFFF_FFFF);
             // Read after the ticket (a volatile read: later reads stay after it), vouched for by the claim below.
             void* body = _body;
@@ -200,7 +205,7 @@ internal static unsafe class CpuParallel
 
     private static void WorkerLoop()
     {
-        long seen = 0;
+        int seen = 0;
         while (true)
         {
             seen = WaitForWork(seen);
@@ -209,19 +214,19 @@ internal static unsafe class CpuParallel
     }
 
     /// <summary>Waits for a generation other than <paramref name="seen"/> and returns it.</summary>
-    private static long WaitForWork(long seen)
+    private static int WaitForWork(int seen)
     {
         for (int i = 0; i < SpinIterations; i++)
         {
-            long generation = Volatile.Read(ref _ticket) >> 32;
+            int generation = GenerationOf(Volatile.Read(ref _ticket));
             if (generation != seen) return generation;
             Thread.SpinWait(8);
         }
         lock (Wake)
         {
             Interlocked.Increment(ref _sleepers);
-            long generation;
-            while ((generation = Volatile.Read(ref _ticket) >> 32) == seen) Monitor.Wait(Wake);
+            int generation;
+            while ((generation = GenerationOf(Volatile.Read(ref _ticket))) == seen) Monitor.Wait(Wake);
             Interlocked.Decrement(ref _sleepers);
             return generation;
         }
