@@ -122,6 +122,37 @@ public sealed unsafe class MatmulKernelTests
         }
     }
 
+    /// <summary>
+    /// Thousands of rows against a small B (training's wte gradient): B is packed whole and the threads split the rows in
+    /// blocks; the last block, tile and panel are partial and the depth spans two blocks.
+    /// </summary>
+    [Theory]
+    [MemberData(nameof(Levels))]
+    public void Many_rows_against_a_small_matrix_match_the_float64_loop(SimdLevel level)
+    {
+        var random = new Random(13);
+        const int N = 37, K = 133;
+        foreach (int M in (int[])[2051, 2304])
+        foreach (var layout in (MatrixLayout[])[MatrixLayout.KN, MatrixLayout.NK])
+        foreach (bool transposedA in (bool[])[false, true])
+        foreach (bool bf16 in (bool[])[false, true])
+        {
+            float[] c = RandomArray(random, M * N), a = RandomArray(random, M * K), b = RandomArray(random, N * K);
+            long ldb = layout == MatrixLayout.KN ? N : K;
+            var (ars, aks) = transposedA ? (1L, (long)M) : (K, 1L);
+            Array bStored = b;
+            if (bf16)
+            {
+                var bits = Array.ConvertAll(b, BFloat16.FromSingle);
+                b = Array.ConvertAll(bits, BFloat16.ToSingle);
+                bStored = bits;
+            }
+            var expected = Naive(c, a, ars, aks, b, layout, ldb, M, N, K);
+            string what = $"{level} M={M} {layout} transposedA={transposedA} bf16={bf16}";
+            AssertClose(Run(level, c, a, ars, aks, bStored, bf16 ? TensorDType.BF16 : TensorDType.F32, layout, ldb, M, N, K, threads: 3), expected, K, what);
+        }
+    }
+
     [Fact]
     public void Scalar_reference_matches_the_float64_loop()
     {
