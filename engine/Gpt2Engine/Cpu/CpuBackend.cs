@@ -99,7 +99,7 @@ public sealed unsafe class CpuBackend : Backend
         TensorPrimitives.Add(new ReadOnlySpan<float>(F(a), N), new ReadOnlySpan<float>(F(b), N), new Span<float>(F(output), N));
 
     public override void SoftmaxCrossEntropy(DeviceBuffer losses, DeviceBuffer probs, DeviceBuffer logits, DeviceBuffer targets, int N, int V) =>
-        LossKernels.SoftmaxCrossEntropy(F(losses), F(probs), F(logits), I(targets), N, V, Threads);
+        LossKernels.SoftmaxCrossEntropy(F(losses), F(probs), F(logits), I(targets), N, V, Threads, Level);
 
     public override void EncoderBackward(DeviceBuffer dwte, DeviceBuffer dwpe, DeviceBuffer dout, DeviceBuffer tokens, int B, int T, int C) =>
         EncoderKernels.Backward(F(dwte), F(dwpe), F(dout), I(tokens), B, T, C);
