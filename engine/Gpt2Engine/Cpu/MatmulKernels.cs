@@ -32,14 +32,17 @@ internal static unsafe class MatmulKernels
     private const long GemvUnitBytes = 128 << 10;
 
     /// <summary>
-    /// A product with at least this many rows and a B that packs into <see cref="WholeBBytes"/> (training's wte gradient:
-    /// 50,257 rows, B 256 x 768) packs B whole, once, and threads split A's rows (<see cref="GemmRowBlocks{TOps, TV}"/>).
+    /// A product with at least this many rows (prompts and batches of 512 tokens or more; training's wte gradient, 50,257)
+    /// and a B narrow enough that a depth block of all of it packs into <see cref="SlabBytes"/> packs B a slab of depth
+    /// blocks at a time, all columns, and threads split A's rows (<see cref="GemmRowBlocks{TOps, TV}"/>). On AVX2 the
+    /// 124M shapes ran 3-20% faster so from 512 rows (2-3x for the wte gradient), and slower at 256 (768 x 2304: 145
+    /// against 162 GFLOP/s in groups of panels).
     /// </summary>
-    private const int ManyRows = 2048, RowBlock = 128;
-    private const long WholeBBytes = 1 << 20;
+    private const int ManyRows = 512, RowBlock = 128;
+    private const long SlabBytes = 2 << 20;
 
     [ThreadStatic] private static ScratchBuffer _packScratch; // one packed group of panels + one edge tile per thread
-    [ThreadStatic] private static ScratchBuffer _wholeB; // the calling thread's packed B for GemmRowBlocks
+    [ThreadStatic] private static ScratchBuffer _slab; // the calling thread's packed slab of B for GemmRowBlocks
 
     // ---------------------------------------------------------------- the backend's operations
 
@@ -162,17 +165,22 @@ internal static unsafe class MatmulKernels
         if (g.ADepthStride != 1) g = WithContiguousA(g, threads);
         int width = TileVectors<TOps, TV>() * TOps.Count;
         int panels = (g.N + width - 1) / width, tiles = (g.M + TileRows - 1) / TileRows;
-        int depthBlocks = (g.K + DepthBlock - 1) / DepthBlock;
-        long wholeB = (long)depthBlocks * panels * DepthBlock * width;
-        if (g.M >= ManyRows && wholeB * sizeof(float) <= WholeBBytes)
+        long blockFloats = (long)panels * DepthBlock * width; // one depth block of every panel, packed
+        if (g.M >= ManyRows && blockFloats * sizeof(float) <= SlabBytes)
         {
-            float* packed = _wholeB.Get(wholeB);
-            for (int block = 0; block < depthBlocks; block++)
+            int depthBlocks = (g.K + DepthBlock - 1) / DepthBlock;
+            int slabBlocks = (int)Math.Min(depthBlocks, SlabBytes / (blockFloats * sizeof(float)));
+            float* packed = _slab.Get(slabBlocks * blockFloats);
+            for (int first = 0; first < depthBlocks; first += slabBlocks)
             {
-                int k0 = block * DepthBlock;
-                Pack<TOps, TV, TW>(packed + block * panels * DepthBlock * width, g, k0, Math.Min(DepthBlock, g.K - k0), 0, g.N, width);
+                int blocks = Math.Min(slabBlocks, depthBlocks - first);
+                for (int block = 0; block < blocks; block++)
+                {
+                    int k0 = (first + block) * DepthBlock;
+                    Pack<TOps, TV, TW>(packed + block * blockFloats, g, k0, Math.Min(DepthBlock, g.K - k0), 0, g.N, width);
+                }
+                CpuParallel.ForShares((g.M + RowBlock - 1) / RowBlock, threads, new GemmRowBlocks<TOps, TV>(g, packed, width, panels, first, blocks));
             }
-            CpuParallel.ForShares((g.M + RowBlock - 1) / RowBlock, threads, new GemmRowBlocks<TOps, TV>(g, packed, width, panels, depthBlocks));
             return;
         }
         int group = PanelsPerGroup(width * sizeof(TW)), groups = (panels + group - 1) / group;
@@ -241,12 +249,12 @@ internal static unsafe class MatmulKernels
     }
 
     /// <summary>
-    /// Blocks of <see cref="RowBlock"/> rows of C (all columns) against B packed whole: a block's A (128 rows x the depth)
-    /// stays in cache while it meets every panel, and each tile of C is read and written once per depth block, in cache.
-    /// Packing B a group at a time would read all of A again for every group: 16 times 51 MB for the wte gradient, at
-    /// ~75 GFLOP/s where the prompt's matmuls run ~150.
+    /// Blocks of <see cref="RowBlock"/> rows of C (all columns) against a packed slab of B (depth blocks first ..
+    /// first + blocks, every panel): a block's A stays in cache while it meets every panel, and each tile of C is read and
+    /// written once per slab. Packing B a group of panels at a time would read all of A again for every group: 16 times
+    /// 51 MB for the wte gradient of 256 tokens, which ran at ~75 GFLOP/s where the prompt's matmuls run ~150.
     /// </summary>
-    private readonly struct GemmRowBlocks<TOps, TV>(GemmArguments g, float* packed, int width, int panels, int depthBlocks) : IShareBody
+    private readonly struct GemmRowBlocks<TOps, TV>(GemmArguments g, float* packed, int width, int panels, int first, int blocks) : IShareBody
         where TOps : IVectorOps<TV> where TV : unmanaged
     {
         public void Run(int slot, int unit)
@@ -255,9 +263,9 @@ internal static unsafe class MatmulKernels
             int i1 = Math.Min(g.M, (unit + 1) * RowBlock);
             for (int p = 0; p < panels; p++)
                 for (int i0 = unit * RowBlock; i0 < i1; i0 += TileRows)
-                    for (int block = 0; block < depthBlocks; block++)
+                    for (int block = 0; block < blocks; block++)
                     {
-                        int k0 = block * DepthBlock;
+                        int k0 = (first + block) * DepthBlock;
                         float* panel = packed + ((long)block * panels + p) * DepthBlock * width;
                         Tile<TOps, TV>(g, i0, k0, Math.Min(DepthBlock, g.K - k0), p * width, width, panel, tile);
                     }
@@ -311,8 +319,16 @@ internal static unsafe class MatmulKernels
                 for (int k0 = 0; k0 < g.K; k0 += Block)
                 {
                     int i1 = Math.Min(iEnd, i0 + Block), k1 = Math.Min(g.K, k0 + Block);
+                    // A transposed view (rows of x contiguous): whole 8 x 8 blocks through AVX register transposes.
+                    int i8 = i0, k8 = k0;
+                    if (g.ARowStride == 1 && Avx.IsSupported)
+                    {
+                        (i8, k8) = (i0 + (i1 - i0) / 8 * 8, k0 + (k1 - k0) / 8 * 8);
+                        for (int i = i0; i < i8; i += 8)
+                            for (int k = k0; k < k8; k += 8) Transpose8x8<float>(copy + (long)i * g.K + k, g.K, g.A + i + k * g.ADepthStride, g.ADepthStride);
+                    }
                     for (int k = k0; k < k1; k++)
-                        for (int i = i0; i < i1; i++) copy[(long)i * g.K + k] = g.AAt(i, k);
+                        for (int i = k < k8 ? i8 : i0; i < i1; i++) copy[(long)i * g.K + k] = g.AAt(i, k);
                 }
         }
     }
