@@ -17,8 +17,9 @@ internal enum MatrixLayout { KN, NK }
 /// <see cref="DepthBlock"/> rows at a time into panels <see cref="TileVectors{TOps, TV}"/> vectors wide, a group of
 /// panels at a time (converting layout and bf16 on the way, so the kernel sees one format; the next block's weights
 /// are prefetched meanwhile), and a register-blocked micro-kernel keeps a <see cref="TileRows"/>-row tile of C in
-/// registers. Threads split B's groups of column panels. Every path has the scalar <see cref="GemmReference"/> beside
-/// it, which is also the <see cref="SimdLevel.Scalar"/> path.
+/// registers. Threads split B's groups of column panels; with many rows of A (<see cref="ManyRows"/>), B is packed in
+/// slabs of depth blocks instead and threads split A's rows. Every path has the scalar <see cref="GemmReference"/>
+/// beside it, which is also the <see cref="SimdLevel.Scalar"/> path.
 /// </summary>
 internal static unsafe class MatmulKernels
 {

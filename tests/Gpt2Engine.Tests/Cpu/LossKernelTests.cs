@@ -35,7 +35,8 @@ public sealed unsafe class LossKernelTests
                 for (int v = 0; v < V; v++)
                 {
                     double expected = Math.Exp(row[v] - logSum);
-                    Assert.True(Math.Abs(probs[n * V + v] - expected) <= 1e-6 * expected + 1e-30, $"{level} V={V} row {n} p[{v}] = {probs[n * V + v]:G9}, expected {expected:G9}");
+                    if (!(Math.Abs(probs[n * V + v] - expected) <= 1e-6 * expected + 1e-30))
+                        Assert.Fail($"{level} V={V} row {n} p[{v}] = {probs[n * V + v]:G9}, expected {expected:G9}");
                 }
             }
         }
