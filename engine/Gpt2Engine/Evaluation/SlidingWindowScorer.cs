@@ -30,13 +30,15 @@ public static class SlidingWindowScorer
         int n = tokens.Length;
         if (n < 2) throw new Gpt2Exception($"the text is {n} token{(n == 1 ? "" : "s")} long; scoring needs at least two");
         var losses = new float[n - 1];
+        using var session = model.CreateSession(1);
         int scored = 0; // targets 1..scored already have their loss
         for (int begin = 0; scored < n - 1; begin += stride)
         {
             int T = Math.Min(window, n - 1 - begin);
-            model.Forward(tokens.Slice(begin, T), tokens.Slice(begin + 1, T), 1, T);
-            // Position t predicts target begin + 1 + t, whose loss goes to losses[begin + t].
-            model.PositionLosses[(scored - begin)..].CopyTo(losses.AsSpan(scored));
+            session.Reset();
+            // Position t predicts target begin + 1 + t, whose loss goes to losses[begin + t]; only the positions no
+            // earlier window scored get logits.
+            session.Losses(tokens.Slice(begin, T), tokens.Slice(begin + 1, T), scored - begin).CopyTo(losses.AsSpan(scored));
             scored = begin + T;
         }
         return losses;

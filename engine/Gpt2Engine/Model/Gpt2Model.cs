@@ -88,9 +88,6 @@ public sealed class Gpt2Model : IDisposable
         return result;
     }
 
-    /// <summary>The per-position losses [B,T] of the last <see cref="Forward"/> with targets.</summary>
-    public ReadOnlySpan<float> PositionLosses => _positionLosses;
-
     /// <summary>
     /// Full forward over inputs [B,T]. With targets [B,T] returns the mean cross-entropy (the logits become
     /// probabilities, ready for <see cref="Backward"/>); without, returns NaN and keeps the logits.

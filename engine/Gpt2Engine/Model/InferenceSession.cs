@@ -10,8 +10,9 @@ public sealed class InferenceSession : IDisposable
     private readonly Backend _backend;
     private readonly List<DeviceBuffer> _owned = [];
     private readonly DeviceBuffer[] _keyCache, _valueCache;
-    private readonly DeviceBuffer _tokens, _residual, _ln, _qkv, _attY, _attProj, _fch, _fchGelu, _fcProj, _last, _lastAttY, _lastLn, _logits;
-    private readonly float[] _hostLogits;
+    private readonly DeviceBuffer _tokens, _residual, _ln, _qkv, _attY, _attProj, _fch, _fchGelu, _fcProj, _last, _lastAttY, _lastLn, _logits, _targets, _losses;
+    private readonly float[] _hostLogits, _hostLosses;
+    private DeviceBuffer _scoreLogits; // [context, V] for Losses, allocated by its first call
 
     public int BatchSize { get; }
     /// <summary>Positions already in the cache, per sequence.</summary>
@@ -27,12 +28,6 @@ public sealed class InferenceSession : IDisposable
         var c = model.Config;
         int C = c.Channels;
         long rows = (long)batchSize * c.ContextLength;
-        DeviceBuffer New(long count, Checkpoints.TensorDType dtype = Checkpoints.TensorDType.F32)
-        {
-            var buffer = _backend.Allocate(count, dtype);
-            _owned.Add(buffer);
-            return buffer;
-        }
         _keyCache = new DeviceBuffer[c.Layers];
         _valueCache = new DeviceBuffer[c.Layers];
         for (int l = 0; l < c.Layers; l++)
@@ -54,6 +49,16 @@ public sealed class InferenceSession : IDisposable
         _lastLn = New((long)batchSize * C);
         _logits = New((long)batchSize * c.VocabSize);
         _hostLogits = new float[batchSize * c.VocabSize];
+        _targets = New(c.ContextLength, Checkpoints.TensorDType.I32);
+        _losses = New(c.ContextLength);
+        _hostLosses = new float[c.ContextLength];
+    }
+
+    private DeviceBuffer New(long count, Checkpoints.TensorDType dtype = Checkpoints.TensorDType.F32)
+    {
+        var buffer = _backend.Allocate(count, dtype);
+        _owned.Add(buffer);
+        return buffer;
     }
 
     /// <summary>Forgets every position (the buffers stay allocated).</summary>
@@ -65,9 +70,50 @@ public sealed class InferenceSession : IDisposable
     /// </summary>
     public ReadOnlySpan<float> Forward(scoped ReadOnlySpan<int> tokens, int T)
     {
+        int B = BatchSize, C = _model.Config.Channels, V = _model.Config.VocabSize;
+        if (T < 1 || tokens.Length != B * T) throw new ArgumentException($"expected {B * T} tokens ({B} sequences of {T})");
+        var last = Advance(tokens, T, T - 1);
+        var p = _model.Parameters;
+        _backend.LayerNorm(_lastLn, default, default, last, p.LnFWeight, p.LnFBias, B, C);
+        _backend.MatmulTransposed(_logits, _lastLn, p.Wte, B, C, V);
+        _backend.Download<float>(_logits, _hostLogits);
+        return _hostLogits;
+    }
+
+    /// <summary>
+    /// Feeds the next tokens of a batch-1 session and returns, for each new position t from <paramref name="from"/> on,
+    /// -ln p(targets[t] | the tokens up to t) in nats. Only those positions get logits (a sliding-window score needs the
+    /// part of each window that no earlier window scored). The span stays valid until the next call.
+    /// </summary>
+    public ReadOnlySpan<float> Losses(scoped ReadOnlySpan<int> tokens, scoped ReadOnlySpan<int> targets, int from)
+    {
+        int T = tokens.Length, C = _model.Config.Channels, V = _model.Config.VocabSize, rows = T - from;
+        if (BatchSize != 1) throw new InvalidOperationException("losses are computed by a batch-1 session");
+        if (T < 1 || targets.Length != T) throw new ArgumentException($"expected as many targets as tokens ({T})");
+        ArgumentOutOfRangeException.ThrowIfNegative(from);
+        ArgumentOutOfRangeException.ThrowIfGreaterThanOrEqual(from, T);
+        foreach (int target in targets)
+            if ((uint)target >= (uint)V) throw new Gpt2Exception($"token id {target} is outside the vocabulary (0..{V - 1})");
+        var hidden = Advance(tokens, T, from);
+        if (_scoreLogits.IsNone) _scoreLogits = New((long)MaxPositions * V);
+        var p = _model.Parameters;
+        _backend.LayerNorm(_ln, default, default, hidden, p.LnFWeight, p.LnFBias, rows, C);
+        _backend.MatmulTransposed(_scoreLogits, _ln, p.Wte, rows, C, V);
+        _backend.Upload(_targets, targets[from..]);
+        _backend.SoftmaxCrossEntropy(_losses, _scoreLogits, _scoreLogits, _targets, rows, V);
+        _backend.Download<float>(_losses.Slice(0, rows), _hostLosses.AsSpan(0, rows));
+        return _hostLosses.AsSpan(0, rows);
+    }
+
+    /// <summary>
+    /// Runs the layers over T new tokens per sequence and returns the last layer's output at positions from..T-1 of
+    /// each sequence (from is T - 1 when B > 1). After the last layer's attention, which fills the cache for every
+    /// position, nothing mixes positions: the rest of that layer runs on those rows alone.
+    /// </summary>
+    private DeviceBuffer Advance(scoped ReadOnlySpan<int> tokens, int T, int from)
+    {
         var config = _model.Config;
         int B = BatchSize, C = config.Channels, NH = config.Heads, V = config.VocabSize, N = B * T;
-        if (T < 1 || tokens.Length != N) throw new ArgumentException($"expected {N} tokens ({B} sequences of {T})");
         if (Position + T > MaxPositions)
             throw new Gpt2Exception($"{Position + T} positions exceed the model's context of {MaxPositions}");
         foreach (int token in tokens)
@@ -83,20 +129,26 @@ public sealed class InferenceSession : IDisposable
             _backend.LayerNorm(_ln, default, default, residual, w.Ln1Weight, w.Ln1Bias, N, C);
             _backend.Matmul(_qkv, _ln, w.QkvWeight, w.QkvBias, N, C, 3 * C);
             _backend.AttentionCached(_attY, _qkv, _keyCache[l], _valueCache[l], B, T, Position, MaxPositions, C, NH);
-            // Only each sequence's last position gets logits, and after the last layer's attention (which fills the
-            // cache for every position) nothing mixes positions: the rest of that layer runs on those rows alone.
             var x = residual;
             var attY = _attY;
             int rows = N;
-            if (l == config.Layers - 1 && T > 1)
+            if (l == config.Layers - 1 && from > 0)
             {
-                for (int b = 0; b < B; b++)
+                if (B == 1)
                 {
-                    long from = ((long)b * T + T - 1) * C;
-                    _backend.Copy(_last.Slice((long)b * C, C), residual.Slice(from, C));
-                    _backend.Copy(_lastAttY.Slice((long)b * C, C), _attY.Slice(from, C));
+                    rows = T - from;
+                    (x, attY) = (residual.Slice((long)from * C, (long)rows * C), _attY.Slice((long)from * C, (long)rows * C));
                 }
-                (x, attY, rows) = (_last, _lastAttY, B);
+                else
+                {
+                    for (int b = 0; b < B; b++)
+                    {
+                        long at = ((long)b * T + from) * C;
+                        _backend.Copy(_last.Slice((long)b * C, C), residual.Slice(at, C));
+                        _backend.Copy(_lastAttY.Slice((long)b * C, C), _attY.Slice(at, C));
+                    }
+                    (x, attY, rows) = (_last, _lastAttY, B);
+                }
             }
             _backend.Matmul(_attProj, attY, w.AttnProjWeight, w.AttnProjBias, rows, C, C);
             _backend.Residual(x, x, _attProj, rows * C);
@@ -105,13 +157,10 @@ public sealed class InferenceSession : IDisposable
             _backend.Gelu(_fchGelu, _fch, rows * 4 * C);
             _backend.Matmul(_fcProj, _fchGelu, w.FcProjWeight, w.FcProjBias, rows, 4 * C, C);
             _backend.Residual(x, x, _fcProj, rows * C);
+            if (l == config.Layers - 1) residual = x;
         }
-        var last = T > 1 ? _last : residual;
-        _backend.LayerNorm(_lastLn, default, default, last, p.LnFWeight, p.LnFBias, B, C);
-        _backend.MatmulTransposed(_logits, _lastLn, p.Wte, B, C, V);
-        _backend.Download<float>(_logits, _hostLogits);
         Position += T;
-        return _hostLogits;
+        return residual;
     }
 
     public void Dispose()

@@ -83,6 +83,41 @@ public sealed class SlidingWindowScorerTests
         Assert.Contains(message, e.Message);
     }
 
+    /// <summary>A session's losses after a prefix already in its cache: positions from..T-1 of the new tokens only.</summary>
+    [Fact]
+    public void Session_losses_continue_from_the_cache_and_cover_only_the_asked_positions()
+    {
+        using var model = LoadTiny();
+        using var file = SafetensorsFile.Open(TestFixtures.TinyModel);
+        var reference = new Float64Gpt2(file, model.Config.Layers, model.Config.Heads);
+        var random = new Random(11);
+        int[] tokens = Enumerable.Range(0, 21).Select(_ => random.Next(model.Config.VocabSize)).ToArray();
+        var expected = reference.NextTokenLosses(tokens); // expected[j] = -ln p(tokens[j + 1] | tokens[..(j + 1)])
+
+        using var session = model.CreateSession(1);
+        session.Forward(tokens.AsSpan(0, 6), 6);
+        var losses = session.Losses(tokens.AsSpan(6, 14), tokens.AsSpan(7, 14), from: 9).ToArray();
+
+        Assert.Equal(5, losses.Length); // new positions 9..13 are tokens 15..19, predicting tokens 16..20
+        for (int i = 0; i < losses.Length; i++)
+            Assert.True(Math.Abs(losses[i] - expected[15 + i]) <= 1e-5, $"position {9 + i}: {losses[i]} vs {expected[15 + i]}");
+        Assert.Equal(20, session.Position);
+    }
+
+    [Fact]
+    public void Session_losses_reject_bad_arguments()
+    {
+        using var model = LoadTiny();
+        using var session = model.CreateSession(1);
+        int V = model.Config.VocabSize;
+        Assert.Throws<ArgumentOutOfRangeException>(() => session.Losses([1, 2, 3], [2, 3, 4], from: 3));
+        Assert.Throws<ArgumentException>(() => session.Losses([1, 2, 3], [2, 3], from: 0));
+        Assert.Contains("outside the vocabulary", Assert.Throws<Gpt2Exception>(() => session.Losses([1, 2], [2, V], from: 0)).Message);
+        Assert.Equal(0, session.Position); // nothing was fed
+        using var batch = model.CreateSession(2);
+        Assert.Throws<InvalidOperationException>(() => batch.Losses([1, 2], [2, 3], from: 0));
+    }
+
     [Fact]
     public void Fewer_than_two_tokens_is_an_error()
     {
