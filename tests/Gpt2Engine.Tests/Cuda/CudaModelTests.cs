@@ -22,6 +22,13 @@ public sealed class CudaModelHostTests
     }
 
     [HostKernelFact]
+    public void Session_losses_match_the_cpu_backend()
+    {
+        using var cuda = new HostCuda();
+        TinyModelChecks.SessionLossesMatchCpu(cuda.Backend);
+    }
+
+    [HostKernelFact]
     public void Bf16_weights_decode_like_the_cpu_backend()
     {
         using var cuda = new HostCuda();
@@ -55,6 +62,13 @@ public sealed class CudaModelGpuTests
     {
         using var backend = CudaBackend.Create();
         TinyModelChecks.CachedGreedyDecodingMatches(backend);
+    }
+
+    [GpuFact]
+    public void Session_losses_match_the_cpu_backend()
+    {
+        using var backend = CudaBackend.Create();
+        TinyModelChecks.SessionLossesMatchCpu(backend);
     }
 
     [GpuFact]

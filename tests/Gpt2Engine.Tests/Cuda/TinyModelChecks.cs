@@ -107,6 +107,22 @@ internal static class TinyModelChecks
         using var model = new Gpt2Model(CheckpointLoader.Load(TestFixtures.TinyModel), cuda, ownsWeights: true);
         TestFixtures.AssertGreedyDecodingMatchesTiny(model);
     }
+    /// <summary>A session's losses over part of a window (after a prefix in the cache): the same as the CPU backend's.</summary>
+    public static void SessionLossesMatchCpu(Backend cuda)
+    {
+        using var onCuda = new Gpt2Model(CheckpointLoader.Load(TestFixtures.TinyModel), cuda, ownsWeights: true);
+        using var onCpu = new Gpt2Model(CheckpointLoader.Load(TestFixtures.TinyModel), new CpuBackend(1), ownsWeights: true, ownsBackend: true);
+        using var cudaSession = onCuda.CreateSession(1);
+        using var cpuSession = onCpu.CreateSession(1);
+        int[] tokens = [5, 17, 3, 90, 42, 8, 8, 61, 7, 30, 2, 77];
+        cudaSession.Forward(tokens.AsSpan(0, 3), 3);
+        cpuSession.Forward(tokens.AsSpan(0, 3), 3);
+        float[] losses = cudaSession.Losses(tokens.AsSpan(3, 8), tokens.AsSpan(4, 8), from: 5).ToArray();
+        float[] expected = cpuSession.Losses(tokens.AsSpan(3, 8), tokens.AsSpan(4, 8), from: 5).ToArray();
+        Assert.Equal(3, losses.Length);
+        Assert.True(TestFixtures.MaxAbsDiff(losses, expected) <= 1e-5, $"losses {string.Join(", ", losses)} vs CPU {string.Join(", ", expected)}");
+    }
+
     /// <summary>
     /// bf16 weights stay bf16 on the backend: the same KV-cached decoding as the CPU backend on the same bf16 weights.
     /// The CUDA path also rounds activations to bf16 before each matmul (cuBLAS takes one input type), so the logits
