@@ -63,8 +63,10 @@ internal static class GenerateCommand
 
         using var backend = BackendFactory.Create(parse.GetValue(Device)!, quiet ? null : error, parse.GetValue(Threads));
         using var model = Gpt2Model.Load(weights, backend);
+        var warming = Task.Run(model.WarmUp); // the kernels' JIT on the other core while the vocabulary loads
         var tokenizer = LoadVocabulary(weights);
         int[] prompt = ReadPrompt(parse, tokenizer);
+        warming.GetAwaiter().GetResult();
         var generator = new Generator(model, tokenizer);
         bool ids = parse.GetValue(Ids);
 

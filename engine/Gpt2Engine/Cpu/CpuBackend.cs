@@ -30,6 +30,32 @@ public sealed unsafe class CpuBackend : Backend
     /// </summary>
     internal static CpuBackend Emulating(int threads, SimdLevel level) => new(threads, level, emulate: true);
 
+    /// <summary>
+    /// Runs every operation of a prompt and a decoding step once, on small buffers and a one-thread backend of this level
+    /// (so it needs no worker of the pool): the JIT compiles the kernels for this level and weight type here, not
+    /// during the first prompt. Matmuls both ways (a GEMM and the two matrix-vector products), attention through the
+    /// cache over a prompt and then one position.
+    /// </summary>
+    public override void WarmUp(TensorDType weightType)
+    {
+        const int T = 8, C = 64, NH = 2, V = 96;
+        using var b = new CpuBackend(1, Level, emulate: true); // this level was checked when this backend was made
+        DeviceBuffer F32(long count) => b.Allocate(count);
+        DeviceBuffer tokens = b.Allocate(T, TensorDType.I32), wte = b.Allocate((long)V * C, weightType), wpe = F32(T * C);
+        DeviceBuffer x = F32(T * C), ln = F32(T * C), qkv = F32(T * 3 * C), attY = F32(T * C), fch = F32(T * 4 * C), logits = F32(V);
+        DeviceBuffer keys = F32(T * C), values = F32(T * C), ones = F32(4 * C), weights = b.Allocate(4L * C * C, weightType);
+        b.Upload<float>(ones, Enumerable.Repeat(1f, 4 * C).ToArray());
+        b.Encoder(x, tokens, wte, wpe, 1, T - 1, C, 0);
+        b.LayerNorm(ln, default, default, x, ones, ones, T, C);
+        b.Matmul(qkv, ln, weights, ones, T - 1, C, 3 * C);
+        b.AttentionCached(attY, qkv, keys, values, 1, T - 1, 0, T, C, NH);
+        b.Matmul(fch, attY, weights, ones, 1, C, 4 * C);
+        b.Gelu(fch, fch, 4 * C);
+        b.Residual(x, x, ln, C);
+        b.AttentionCached(attY, qkv, keys, values, 1, 1, T - 1, T, C, NH);
+        b.MatmulTransposed(logits, ln, wte, 1, C, V);
+    }
+
     public int Threads { get; }
     public SimdLevel Level { get; }
     public override string Name => $"cpu ({Threads} threads, {CpuSimd.Describe(Level)})";

@@ -28,6 +28,13 @@ public abstract class Backend : IDisposable
     /// <summary>Waits until every operation issued so far has finished (a no-op on the CPU).</summary>
     public virtual void Synchronize() { }
 
+    /// <summary>
+    /// Prepares the operations that inference runs on matmul weights of <paramref name="weightType"/>, so that the first
+    /// prompt does not pay for it (the CPU backend compiles its kernels; others have nothing to do). Safe to run on
+    /// another thread while the model is in use.
+    /// </summary>
+    public virtual void WarmUp(TensorDType weightType) { }
+
     // ---- forward ----
 
     /// <summary>output[B,T,C] = wte[tokens[b,t]] + wpe[position0 + t]; tokens is I32 [B,T].</summary>

@@ -1,3 +1,4 @@
+using Gpt2Engine.Checkpoints;
 using Gpt2Engine.Cpu;
 using Gpt2Engine.Tests.Cuda;
 using Xunit;
@@ -20,6 +21,23 @@ public sealed class CpuBackendChecksTests
         foreach (string check in BackendChecks.All.Keys.Except(CudaOnly))
             foreach (var level in Enum.GetValues<SimdLevel>()) data.Add(check, level);
         return data;
+    }
+
+    public static TheoryData<SimdLevel, TensorDType> LevelsAndWeightTypes()
+    {
+        var data = new TheoryData<SimdLevel, TensorDType>();
+        foreach (var level in Enum.GetValues<SimdLevel>())
+            foreach (var type in (TensorDType[])[TensorDType.F32, TensorDType.BF16]) data.Add(level, type);
+        return data;
+    }
+
+    /// <summary>The warm-up's small shapes are valid for every operation it runs (a bad one throws), at every level.</summary>
+    [Theory]
+    [MemberData(nameof(LevelsAndWeightTypes))]
+    public void Warm_up_runs_at_every_level_and_weight_type(SimdLevel level, TensorDType weightType)
+    {
+        using var backend = CpuBackend.Emulating(threads: 2, level);
+        backend.WarmUp(weightType);
     }
 
     [Theory]
