@@ -81,21 +81,28 @@ public sealed unsafe class MatmulKernelTests
         foreach (var layout in (MatrixLayout[])[MatrixLayout.KN, MatrixLayout.NK])
         foreach (bool transposedA in (bool[])[false, true])
         foreach (bool bf16 in (bool[])[false, true])
+            CheckGemm(level, random, M, N, K, layout, transposedA, bf16);
+    }
+
+    /// <summary>
+    /// C += A @ B on random data through <see cref="MatmulKernels.Gemm"/> (3 threads) against the float64 loop: A
+    /// row-major or a transposed view, B in <paramref name="layout"/>, F32 or bf16.
+    /// </summary>
+    private static void CheckGemm(SimdLevel level, Random random, int M, int N, int K, MatrixLayout layout, bool transposedA, bool bf16)
+    {
+        float[] c = RandomArray(random, M * N), a = RandomArray(random, M * K), b = RandomArray(random, N * K);
+        long ldb = layout == MatrixLayout.KN ? N : K;
+        var (ars, aks) = transposedA ? (1L, (long)M) : (K, 1L);
+        Array bStored = b;
+        if (bf16)
         {
-            float[] c = RandomArray(random, M * N), a = RandomArray(random, M * K), b = RandomArray(random, N * K);
-            long ldb = layout == MatrixLayout.KN ? N : K;
-            var (ars, aks) = transposedA ? (1L, (long)M) : (K, 1L);
-            Array bStored = b;
-            if (bf16)
-            {
-                var bits = Array.ConvertAll(b, BFloat16.FromSingle);
-                b = Array.ConvertAll(bits, BFloat16.ToSingle);
-                bStored = bits;
-            }
-            var expected = Naive(c, a, ars, aks, b, layout, ldb, M, N, K);
-            string what = $"{level} M={M} N={N} K={K} {layout} transposedA={transposedA} bf16={bf16}";
-            AssertClose(Run(level, c, a, ars, aks, bStored, bf16 ? TensorDType.BF16 : TensorDType.F32, layout, ldb, M, N, K, threads: 3), expected, K, what);
+            var bits = Array.ConvertAll(b, BFloat16.FromSingle);
+            b = Array.ConvertAll(bits, BFloat16.ToSingle);
+            bStored = bits;
         }
+        var expected = Naive(c, a, ars, aks, b, layout, ldb, M, N, K);
+        string what = $"{level} M={M} N={N} K={K} {layout} transposedA={transposedA} bf16={bf16}";
+        AssertClose(Run(level, c, a, ars, aks, bStored, bf16 ? TensorDType.BF16 : TensorDType.F32, layout, ldb, M, N, K, threads: 3), expected, K, what);
     }
 
     /// <summary>
@@ -144,21 +151,7 @@ public sealed unsafe class MatmulKernelTests
         foreach (var layout in (MatrixLayout[])[MatrixLayout.KN, MatrixLayout.NK])
         foreach (bool transposedA in N > 100 ? (bool[])[true] : [false, true])
         foreach (bool bf16 in N > 100 ? (bool[])[layout == MatrixLayout.NK] : [false, true])
-        {
-            float[] c = RandomArray(random, M * N), a = RandomArray(random, M * K), b = RandomArray(random, N * K);
-            long ldb = layout == MatrixLayout.KN ? N : K;
-            var (ars, aks) = transposedA ? (1L, (long)M) : (K, 1L);
-            Array bStored = b;
-            if (bf16)
-            {
-                var bits = Array.ConvertAll(b, BFloat16.FromSingle);
-                b = Array.ConvertAll(bits, BFloat16.ToSingle);
-                bStored = bits;
-            }
-            var expected = Naive(c, a, ars, aks, b, layout, ldb, M, N, K);
-            string what = $"{level} M={M} N={N} {layout} transposedA={transposedA} bf16={bf16}";
-            AssertClose(Run(level, c, a, ars, aks, bStored, bf16 ? TensorDType.BF16 : TensorDType.F32, layout, ldb, M, N, K, threads: 3), expected, K, what);
-        }
+            CheckGemm(level, random, M, N, K, layout, transposedA, bf16);
     }
 
     [Fact]
