@@ -33,27 +33,30 @@ public sealed unsafe class CpuBackend : Backend
     /// <summary>
     /// Runs every operation of a prompt and a decoding step once, on small buffers and a one-thread backend of this level
     /// (so it needs no worker of the pool): the JIT compiles the kernels for this level and weight type here, not
-    /// during the first prompt. Matmuls both ways (a GEMM and the two matrix-vector products), attention through the
-    /// cache over a prompt and then one position.
+    /// during the first prompt. Matmuls every way (a GEMM in groups of panels, one in slabs as for 512 rows or more, and
+    /// the two matrix-vector products), attention through the cache query by query, in blocks of queries (a prompt of
+    /// more than 128 tokens) and for one position.
     /// </summary>
     public override void WarmUp(TensorDType weightType)
     {
-        const int T = 8, C = 64, NH = 2, V = 96;
+        const int T = 8, Blocked = 192, Long = 512, C = 64, NH = 2, V = 96; // Blocked: > 128 queries; Long: >= 512 rows
         using var b = new CpuBackend(1, Level, emulate: true); // this level was checked when this backend was made
         DeviceBuffer F32(long count) => b.Allocate(count);
         DeviceBuffer tokens = b.Allocate(T, TensorDType.I32), wte = b.Allocate((long)V * C, weightType), wpe = F32(T * C);
-        DeviceBuffer x = F32(T * C), ln = F32(T * C), qkv = F32(T * 3 * C), attY = F32(T * C), fch = F32(T * 4 * C), logits = F32(V);
-        DeviceBuffer keys = F32(T * C), values = F32(T * C), ones = F32(4 * C), weights = b.Allocate(4L * C * C, weightType);
+        DeviceBuffer x = F32(T * C), ln = F32(Long * C), qkv = F32(Long * 3 * C), attY = F32(Long * C), fch = F32(Long * 4 * C), logits = F32(V);
+        DeviceBuffer keys = F32(Long * C), values = F32(Long * C), ones = F32(4 * C), weights = b.Allocate(4L * C * C, weightType);
         b.Upload<float>(ones, Enumerable.Repeat(1f, 4 * C).ToArray());
         b.Encoder(x, tokens, wte, wpe, 1, T - 1, C, 0);
         b.LayerNorm(ln, default, default, x, ones, ones, T, C);
         b.Matmul(qkv, ln, weights, ones, T - 1, C, 3 * C);
-        b.AttentionCached(attY, qkv, keys, values, 1, T - 1, 0, T, C, NH);
+        b.AttentionCached(attY, qkv, keys, values, 1, T - 1, 0, Long, C, NH);
         b.Matmul(fch, attY, weights, ones, 1, C, 4 * C);
         b.Gelu(fch, fch, 4 * C);
         b.Residual(x, x, ln, C);
-        b.AttentionCached(attY, qkv, keys, values, 1, 1, T - 1, T, C, NH);
+        b.AttentionCached(attY, qkv, keys, values, 1, 1, T - 1, Long, C, NH);
         b.MatmulTransposed(logits, ln, wte, 1, C, V);
+        b.AttentionCached(attY, qkv, keys, values, 1, Blocked, 0, Long, C, NH);
+        b.Matmul(fch, ln, weights, ones, Long, C, 4 * C);
     }
 
     public int Threads { get; }
