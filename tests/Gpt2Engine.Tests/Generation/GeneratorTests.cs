@@ -1,4 +1,8 @@
+using Gpt2Engine.Checkpoints;
+using Gpt2Engine.Cpu;
 using Gpt2Engine.Generation;
+using Gpt2Engine.Model;
+using Gpt2Engine.Tests.Evaluation;
 using Gpt2Engine.Tokenization;
 using Xunit;
 
@@ -18,6 +22,83 @@ public class GeneratorTests
         Assert.All(tokens, t => Assert.Equal(0, t.Sample));
         Assert.Equal(StopReason.MaxTokens, tokens[^1].Stop);
         Assert.All(tokens[..^1], t => Assert.Equal(StopReason.None, t.Stop));
+    }
+
+    /// <summary>
+    /// What the generator feeds back, against an independent float64 model: each greedy token is its argmax over the text
+    /// so far, by a margin far above float32's error. (The fixture's greedy continuation repeats one token, which also is
+    /// the prompt's last, so it cannot show a wrong token fed back.) Both samples of a batch of two are checked.
+    /// </summary>
+    [Fact]
+    public void Greedy_tokens_are_the_float64_models_argmax_over_the_text_so_far()
+    {
+        using var model = new WanderingModel();
+        int[] prompt = [17, 4, 60, 33, 81];
+        var tokens = new Generator(model.Engine).Generate(prompt, new GenerationOptions { Greedy = true, MaxTokens = 12, Samples = 2 }).ToList();
+        for (int sample = 0; sample < 2; sample++)
+        {
+            int[] text = [.. prompt, .. tokens.Where(t => t.Sample == sample).Select(t => t.Id)];
+            Assert.True(text[prompt.Length..].Distinct().Count() >= 4, $"a degenerate continuation shows little: {string.Join(' ', text[prompt.Length..])}");
+            for (int t = prompt.Length; t < text.Length; t++)
+            {
+                double[] logits = model.Reference.Logits(text[..t])[^1];
+                int best = Array.IndexOf(logits, logits.Max());
+                double runnerUp = logits.Where((_, v) => v != best).Max();
+                Assert.True(logits.Max() - runnerUp > 1e-3, $"position {t}: the top two logits are too close to tell apart");
+                Assert.Equal(best, text[t]);
+            }
+        }
+    }
+
+    /// <summary>
+    /// Each sampled token of a batch of three (top-k 3) is among the float64 model's top three over its own sample's
+    /// text: a sample fed another's token, or a stale one, would soon draw outside them (3 of 96 tokens).
+    /// </summary>
+    [Fact]
+    public void Sampled_tokens_are_among_the_float64_models_top_k_over_their_own_text()
+    {
+        using var model = new WanderingModel();
+        int[] prompt = [17, 4, 60, 33, 81];
+        var options = new GenerationOptions { Temperature = 1.5f, TopK = 3, Seed = 5, MaxTokens = 12, Samples = 3 };
+        var tokens = new Generator(model.Engine).Generate(prompt, options).ToList();
+        for (int sample = 0; sample < 3; sample++)
+        {
+            int[] text = [.. prompt, .. tokens.Where(t => t.Sample == sample).Select(t => t.Id)];
+            for (int t = prompt.Length; t < text.Length; t++)
+            {
+                double[] logits = model.Reference.Logits(text[..t])[^1];
+                double third = logits.OrderDescending().ElementAt(2);
+                Assert.True(logits[text[t]] >= third - 1e-4, $"sample {sample}, position {t}: token {text[t]} is not among the top 3");
+            }
+        }
+        Assert.Equal(3, tokens.GroupBy(t => t.Sample).Select(g => string.Join(' ', g.Select(t => t.Id))).Distinct().Count());
+    }
+
+    /// <summary>
+    /// Random weights large enough that greedy decoding wanders rather than repeating one token (the fixture's, and
+    /// small random ones, settle on one at once), with the engine over them and the float64 reference.
+    /// </summary>
+    private sealed class WanderingModel : IDisposable
+    {
+        private readonly RandomGpt2Model _file = new(new Gpt2Config(VocabSize: 96, ContextLength: 32, Channels: 32, Layers: 2, Heads: 4), scale: 1.0);
+        private readonly SafetensorsFile _weights;
+
+        public WanderingModel()
+        {
+            Engine = new Gpt2Model(CheckpointLoader.Load(_file.WeightsPath), new CpuBackend(2), ownsWeights: true, ownsBackend: true);
+            _weights = SafetensorsFile.Open(_file.WeightsPath);
+            Reference = new Float64Gpt2(_weights, 2, 4);
+        }
+
+        public Gpt2Model Engine { get; }
+        public Float64Gpt2 Reference { get; }
+
+        public void Dispose()
+        {
+            Engine.Dispose();
+            _weights.Dispose();
+            _file.Dispose();
+        }
     }
 
     [Fact]
