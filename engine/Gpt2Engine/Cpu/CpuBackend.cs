@@ -1,3 +1,4 @@
+using System.Globalization;
 using System.Numerics.Tensors;
 using System.Runtime.InteropServices;
 using Gpt2Engine.Checkpoints;
@@ -11,7 +12,11 @@ namespace Gpt2Engine.Cpu;
 /// </summary>
 public sealed unsafe class CpuBackend : Backend
 {
-    private readonly HashSet<nint> _allocations = [];
+    private readonly Dictionary<nint, long> _allocations = []; // address -> bytes
+    private long _allocatedBytes;
+
+    /// <summary>The most worker threads an operation may use.</summary>
+    public const int MaxThreads = 1024;
 
     /// <param name="threads">Worker threads per operation (0: one per processor).</param>
     /// <param name="level">The vector width of the kernels (default: <see cref="CpuSimd.Level"/>).</param>
@@ -19,6 +24,7 @@ public sealed unsafe class CpuBackend : Backend
 
     private CpuBackend(int threads, SimdLevel level, bool emulate)
     {
+        if (threads is < 0 or > MaxThreads) throw new Gpt2Exception($"threads {threads} must be between 1 and {MaxThreads} (or 0: one per processor)");
         Threads = threads > 0 ? threads : Environment.ProcessorCount;
         Level = level;
         if (!emulate && !CpuSimd.IsSupported(Level)) throw new Gpt2Exception($"this CPU does not accelerate {CpuSimd.Describe(Level)} vectors");
@@ -63,20 +69,45 @@ public sealed unsafe class CpuBackend : Backend
     public SimdLevel Level { get; }
     public override string Name => $"cpu ({Threads} threads, {CpuSimd.Describe(Level)})";
 
+    /// <summary>
+    /// Native memory, zeroed. A request that would take this backend's buffers past the machine's memory fails at once
+    /// with a clear error: Linux would grant it and the zeroing would then thrash or wake the OOM killer.
+    /// </summary>
     public override DeviceBuffer Allocate(long count, TensorDType dtype = TensorDType.F32)
     {
-        nuint bytes = (nuint)Math.Max(1, count * dtype.SizeOf());
-        void* memory = NativeMemory.AlignedAlloc(bytes, 64);
-        NativeMemory.Clear(memory, bytes);
-        lock (_allocations) _allocations.Add((nint)memory);
+        int size = dtype.SizeOf();
+        if (count < 0 || count > long.MaxValue / size) throw new Gpt2Exception($"out of memory: a buffer of {count} {dtype} elements");
+        long bytes = Math.Max(1, count * size);
+        long available = GC.GetGCMemoryInfo().TotalAvailableMemoryBytes;
+        lock (_allocations)
+        {
+            if (_allocatedBytes + bytes > available)
+                throw new Gpt2Exception($"out of memory: {Gib(bytes)} more for buffers would make {Gib(_allocatedBytes + bytes)}, more than this machine's {Gib(available)}");
+            _allocatedBytes += bytes;
+        }
+        void* memory;
+        try
+        {
+            memory = NativeMemory.AlignedAlloc((nuint)bytes, 64);
+        }
+        catch (OutOfMemoryException)
+        {
+            lock (_allocations) _allocatedBytes -= bytes;
+            throw new Gpt2Exception($"out of memory: cannot allocate {Gib(bytes)} for a buffer");
+        }
+        NativeMemory.Clear(memory, (nuint)bytes);
+        lock (_allocations) _allocations.Add((nint)memory, bytes);
         return new DeviceBuffer((nint)memory, count, dtype);
     }
+
+    private static string Gib(long bytes) => string.Create(CultureInfo.InvariantCulture, $"{bytes / (double)(1L << 30):0.0} GiB");
 
     public override void Free(DeviceBuffer buffer)
     {
         lock (_allocations)
         {
-            if (!_allocations.Remove(buffer.Address)) return; // a view of someone else's memory (a mapped checkpoint)
+            if (!_allocations.Remove(buffer.Address, out long bytes)) return; // a view of someone else's memory (a mapped checkpoint)
+            _allocatedBytes -= bytes;
         }
         NativeMemory.AlignedFree((void*)buffer.Address);
     }
@@ -181,8 +212,9 @@ public sealed unsafe class CpuBackend : Backend
     {
         lock (_allocations)
         {
-            foreach (nint memory in _allocations) NativeMemory.AlignedFree((void*)memory);
+            foreach (nint memory in _allocations.Keys) NativeMemory.AlignedFree((void*)memory);
             _allocations.Clear();
+            _allocatedBytes = 0;
         }
         base.Dispose();
     }

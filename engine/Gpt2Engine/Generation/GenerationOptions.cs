@@ -5,7 +5,7 @@ public sealed record GenerationOptions
 {
     /// <summary>New tokens per sample at most.</summary>
     public int MaxTokens { get; init; } = 128;
-    /// <summary>Continuations of the one prompt, decoded together as a batch.</summary>
+    /// <summary>Continuations of the one prompt, decoded together as a batch (at most <see cref="MaxSamples"/>).</summary>
     public int Samples { get; init; } = 1;
     /// <summary>Always pick the most likely token (the same as temperature 0).</summary>
     public bool Greedy { get; init; }
@@ -20,10 +20,24 @@ public sealed record GenerationOptions
     public bool StopAtEndOfText { get; init; } = true;
     /// <summary>End a sample after the token that completes this text (the text itself is part of the output).</summary>
     public string? StopText { get; init; }
-    /// <summary>A prompt longer than the context keeps its last positions instead of being an error.</summary>
+    /// <summary>
+    /// A prompt longer than the context keeps its last positions instead of being an error: as many as leave room for
+    /// <see cref="MaxTokens"/>, and at least half the context.
+    /// </summary>
     public bool Truncate { get; init; }
     /// <summary>When the context is full, restart from the last half of it instead of stopping.</summary>
     public bool SlidingWindow { get; init; }
+
+    /// <summary>The largest batch of samples: each one has its own cache of keys and values, and its own text.</summary>
+    public const int MaxSamples = 1024;
+
+    /// <summary>Throws a <see cref="Gpt2Exception"/> naming the first option out of its range.</summary>
+    public void Validate()
+    {
+        if (MaxTokens < 0) throw new Gpt2Exception($"max tokens {MaxTokens} must be >= 0");
+        if (Samples is < 1 or > MaxSamples) throw new Gpt2Exception($"samples {Samples} must be between 1 and {MaxSamples}");
+        Sampler.Validate(Temperature, TopK, TopP);
+    }
 }
 
 /// <summary>Why a sample ended.</summary>

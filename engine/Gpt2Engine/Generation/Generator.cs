@@ -21,9 +21,10 @@ public sealed class Generator(Gpt2Model model, Gpt2Tokenizer? tokenizer = null)
 
     /// <summary>
     /// The positions the model will see for <paramref name="prompt"/>: the prompt itself, or &lt;|endoftext|&gt; for an
-    /// empty one (as OpenAI's unconditional samples), or its last positions when it is too long and truncating.
+    /// empty one (as OpenAI's unconditional samples), or, when it is too long and truncating, its last positions: as
+    /// many as leave room for <paramref name="maxTokens"/> new tokens, and at least half the context.
     /// </summary>
-    public static int[] PreparePrompt(ReadOnlySpan<int> prompt, Gpt2Config config, bool truncate)
+    public static int[] PreparePrompt(ReadOnlySpan<int> prompt, Gpt2Config config, bool truncate, int maxTokens)
     {
         for (int i = 0; i < prompt.Length; i++)
             if ((uint)prompt[i] >= (uint)config.VocabSize)
@@ -33,9 +34,12 @@ public sealed class Generator(Gpt2Model model, Gpt2Tokenizer? tokenizer = null)
             if (config.VocabSize <= Gpt2Config.EndOfText) throw new Gpt2Exception($"the prompt is empty, and this model's vocabulary ({config.VocabSize} tokens) has no <|endoftext|> to start from");
             return [Gpt2Config.EndOfText];
         }
-        if (prompt.Length <= config.ContextLength) return prompt.ToArray();
-        if (!truncate) throw new Gpt2Exception($"the prompt is {prompt.Length} tokens, longer than the model's context of {config.ContextLength} (use --truncate to keep its last {config.ContextLength})");
-        return prompt[^config.ContextLength..].ToArray();
+        int context = config.ContextLength;
+        if (prompt.Length <= context) return prompt.ToArray();
+        if (!truncate) throw new Gpt2Exception($"the prompt is {prompt.Length} tokens, longer than the model's context of {context} (--truncate keeps its last tokens)");
+        // The last new token is never fed back, so a prompt of context - maxTokens + 1 positions leaves room for all.
+        int keep = (int)Math.Clamp(context - (long)maxTokens + 1, Math.Max(1, context / 2), context);
+        return prompt[^keep..].ToArray();
     }
 
     /// <summary>The same tokens as <see cref="GenerateAsync"/>, synchronously.</summary>
@@ -43,10 +47,9 @@ public sealed class Generator(Gpt2Model model, Gpt2Tokenizer? tokenizer = null)
     {
         // Checked here, before the iterator starts, so that bad options fail at the call.
         var config = model.Config;
-        if (options.MaxTokens < 0) throw new Gpt2Exception($"max tokens {options.MaxTokens} must be >= 0");
-        if (options.Samples < 1) throw new Gpt2Exception($"samples {options.Samples} must be >= 1");
+        options.Validate();
         var sampler = new Sampler(config.VocabSize, options.Greedy ? 0f : options.Temperature, options.TopK, options.TopP);
-        int[] context = PreparePrompt(prompt, config, options.Truncate);
+        int[] context = PreparePrompt(prompt, config, options.Truncate, options.MaxTokens);
         StopTextMatcher[]? stopMatchers = null;
         if (!string.IsNullOrEmpty(options.StopText))
         {
@@ -72,7 +75,11 @@ public sealed class Generator(Gpt2Model model, Gpt2Tokenizer? tokenizer = null)
         int running = B;
         bool endOfTextExists = options.StopAtEndOfText && V > Gpt2Config.EndOfText;
 
-        using var session = model.CreateSession(B);
+        // The cache holds what this generation can reach: the prompt and the new tokens but the last (never fed back),
+        // or the whole context when the window slides.
+        int contextLength = model.Config.ContextLength;
+        int positions = options.SlidingWindow ? contextLength : (int)Math.Min(contextLength, (long)context.Length + options.MaxTokens - 1);
+        using var session = model.CreateSession(B, Math.Max(positions, context.Length));
         var clock = Stopwatch.StartNew();
         Feed(session, Repeat(context, B), context.Length, sampler, rngs, stopped, next);
         stats.PromptTokens += (long)B * context.Length;
@@ -90,7 +97,7 @@ public sealed class Generator(Gpt2Model model, Gpt2Tokenizer? tokenizer = null)
                     endOfTextExists && id == Gpt2Config.EndOfText ? StopReason.EndOfText :
                     stopMatchers is not null && stopMatchers[b].Push(tokenizer!.TokenBytes(id)) ? StopReason.StopText :
                     produced == options.MaxTokens ? StopReason.MaxTokens :
-                    session.Position == session.MaxPositions && !options.SlidingWindow ? StopReason.ContextFull :
+                    session.Position == contextLength && !options.SlidingWindow ? StopReason.ContextFull :
                     StopReason.None;
                 if (reason != StopReason.None)
                 {
@@ -103,10 +110,10 @@ public sealed class Generator(Gpt2Model model, Gpt2Tokenizer? tokenizer = null)
             cancellationToken.ThrowIfCancellationRequested();
 
             clock.Restart();
-            if (session.Position == session.MaxPositions)
+            if (session.Position == contextLength)
             {
                 // Slide: start again from the last half of each sample's text (the new token included).
-                int keep = Math.Max(1, session.MaxPositions / 2);
+                int keep = Math.Max(1, contextLength / 2);
                 var window = new int[B * keep];
                 for (int b = 0; b < B; b++) histories[b].CopyTo(histories[b].Count - keep, window, b * keep, keep);
                 session.Reset();

@@ -25,15 +25,21 @@ public sealed class Sampler
     public Sampler(int vocabSize, float temperature, int topK, float topP)
     {
         ArgumentOutOfRangeException.ThrowIfNegativeOrZero(vocabSize);
-        if (!(temperature >= 0) || float.IsInfinity(temperature)) throw new Gpt2Exception($"temperature {temperature} must be a finite number >= 0 (0 = greedy)");
-        if (topK < 0) throw new Gpt2Exception($"top-k {topK} must be >= 0 (0 = no limit)");
-        if (!(topP > 0 && topP <= 1)) throw new Gpt2Exception($"top-p {topP} must be in (0, 1] (1 = no limit)");
+        Validate(temperature, topK, topP);
         Temperature = temperature;
         TopK = topK >= vocabSize ? 0 : topK;
         TopP = topP;
         _indices = new int[vocabSize];
         _logits = new float[vocabSize];
         _weights = new double[vocabSize];
+    }
+
+    /// <summary>Throws a <see cref="Gpt2Exception"/> for a setting out of its range.</summary>
+    public static void Validate(float temperature, int topK, float topP)
+    {
+        if (!(temperature >= 0) || float.IsInfinity(temperature)) throw new Gpt2Exception($"temperature {temperature} must be a finite number >= 0 (0 = greedy)");
+        if (topK < 0) throw new Gpt2Exception($"top-k {topK} must be >= 0 (0 = no limit)");
+        if (!(topP > 0 && topP <= 1)) throw new Gpt2Exception($"top-p {topP} must be in (0, 1] (1 = no limit)");
     }
 
     /// <summary>The index of the largest logit, the lowest one on ties.</summary>
@@ -43,7 +49,9 @@ public sealed class Sampler
     public int Sample(ReadOnlySpan<float> logits, ref Xoshiro256StarStar rng)
     {
         if (logits.Length != _logits.Length) throw new ArgumentException($"expected {_logits.Length} logits, got {logits.Length}", nameof(logits));
-        if (IsGreedy) return ArgMax(logits);
+        int best = ArgMax(logits); // the first NaN, if there is one
+        if (float.IsNaN(logits[best])) throw new Gpt2Exception("the model's logits are NaN: its weights may be corrupt");
+        if (IsGreedy) return best;
 
         int n = SelectCandidates(logits, out double prunedMass);
         var indices = _indices.AsSpan(0, n);

@@ -80,8 +80,11 @@ public sealed class Gpt2Model : IDisposable
     /// </summary>
     public void WarmUp() => Backend.WarmUp(Parameters.Layers[0].QkvWeight.DType);
 
-    /// <summary>A KV-cached decoding session for <paramref name="batchSize"/> sequences that advance together.</summary>
-    public InferenceSession CreateSession(int batchSize = 1) => new(this, batchSize);
+    /// <summary>
+    /// A KV-cached decoding session for <paramref name="batchSize"/> sequences that advance together, with room for
+    /// <paramref name="positions"/> positions each (default: the whole context).
+    /// </summary>
+    public InferenceSession CreateSession(int batchSize = 1, int? positions = null) => new(this, batchSize, positions ?? Config.ContextLength);
 
     // ---------------------------------------------------------------- training-style full forward and backward
 

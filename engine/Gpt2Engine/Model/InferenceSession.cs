@@ -2,63 +2,87 @@ namespace Gpt2Engine.Model;
 
 /// <summary>
 /// Decoding with a KV cache: each call feeds the next T tokens of every sequence in the batch and costs T positions,
-/// not the whole prefix. Keys and values of every layer stay in [B, context, C] buffers on the backend.
+/// not the whole prefix. Keys and values of every layer stay in [B, positions, C] buffers on the backend; the buffers
+/// of one call's positions grow to the most rows (B x T) a call has fed, a prompt's, so a session costs what it feeds.
 /// </summary>
 public sealed class InferenceSession : IDisposable
 {
     private readonly Gpt2Model _model;
     private readonly Backend _backend;
-    private readonly List<DeviceBuffer> _owned = [];
+    private readonly List<DeviceBuffer> _owned = [], _rowBuffers = [];
     private readonly DeviceBuffer[] _keyCache, _valueCache;
-    private readonly DeviceBuffer _tokens, _residual, _ln, _qkv, _attY, _attProj, _fch, _fchGelu, _fcProj, _last, _lastAttY, _lastLn, _logits, _targets, _losses;
+    private readonly DeviceBuffer _last, _lastAttY, _lastLn, _logits, _targets, _losses;
+    private DeviceBuffer _tokens, _residual, _ln, _qkv, _attY, _attProj, _fch, _fchGelu, _fcProj; // [rows, ...], see EnsureRows
+    private long _rows;
     private readonly float[] _hostLogits, _hostLosses;
-    private DeviceBuffer _scoreLogits; // [context, V] for Losses, allocated by its first call
+    private DeviceBuffer _scoreLogits; // [positions, V] for Losses, allocated by its first call
 
     public int BatchSize { get; }
     /// <summary>Positions already in the cache, per sequence.</summary>
     public int Position { get; private set; }
-    public int MaxPositions => _model.Config.ContextLength;
+    /// <summary>Positions the cache holds per sequence (at most the model's context).</summary>
+    public int MaxPositions { get; }
 
-    internal InferenceSession(Gpt2Model model, int batchSize)
+    internal InferenceSession(Gpt2Model model, int batchSize, int positions)
     {
-        if (batchSize < 1) throw new ArgumentOutOfRangeException(nameof(batchSize));
+        var c = model.Config;
+        ArgumentOutOfRangeException.ThrowIfLessThan(batchSize, 1);
+        ArgumentOutOfRangeException.ThrowIfLessThan(positions, 1);
+        ArgumentOutOfRangeException.ThrowIfGreaterThan(positions, c.ContextLength);
         _model = model;
         _backend = model.Backend;
         BatchSize = batchSize;
-        var c = model.Config;
+        MaxPositions = positions;
         int C = c.Channels;
-        long rows = (long)batchSize * c.ContextLength;
-        _keyCache = new DeviceBuffer[c.Layers];
-        _valueCache = new DeviceBuffer[c.Layers];
-        for (int l = 0; l < c.Layers; l++)
+        try
         {
-            _keyCache[l] = New(rows * C);
-            _valueCache[l] = New(rows * C);
+            _keyCache = new DeviceBuffer[c.Layers];
+            _valueCache = new DeviceBuffer[c.Layers];
+            for (int l = 0; l < c.Layers; l++)
+            {
+                _keyCache[l] = New(_owned, (long)batchSize * positions * C);
+                _valueCache[l] = New(_owned, (long)batchSize * positions * C);
+            }
+            _last = New(_owned, (long)batchSize * C);
+            _lastAttY = New(_owned, (long)batchSize * C);
+            _lastLn = New(_owned, (long)batchSize * C);
+            _logits = New(_owned, (long)batchSize * c.VocabSize);
+            _targets = New(_owned, positions, Checkpoints.TensorDType.I32);
+            _losses = New(_owned, positions);
         }
-        _tokens = New(rows, Checkpoints.TensorDType.I32);
-        _residual = New(rows * C);
-        _ln = New(rows * C);
-        _qkv = New(rows * 3 * C);
-        _attY = New(rows * C);
-        _attProj = New(rows * C);
-        _fch = New(rows * 4 * C);
-        _fchGelu = New(rows * 4 * C);
-        _fcProj = New(rows * C);
-        _last = New((long)batchSize * C);
-        _lastAttY = New((long)batchSize * C);
-        _lastLn = New((long)batchSize * C);
-        _logits = New((long)batchSize * c.VocabSize);
+        catch
+        {
+            Dispose();
+            throw;
+        }
         _hostLogits = new float[batchSize * c.VocabSize];
-        _targets = New(c.ContextLength, Checkpoints.TensorDType.I32);
-        _losses = New(c.ContextLength);
-        _hostLosses = new float[c.ContextLength];
+        _hostLosses = new float[positions];
     }
 
-    private DeviceBuffer New(long count, Checkpoints.TensorDType dtype = Checkpoints.TensorDType.F32)
+    private DeviceBuffer New(List<DeviceBuffer> owner, long count, Checkpoints.TensorDType dtype = Checkpoints.TensorDType.F32)
     {
         var buffer = _backend.Allocate(count, dtype);
-        _owned.Add(buffer);
+        owner.Add(buffer);
         return buffer;
+    }
+
+    /// <summary>Makes the per-position buffers hold at least <paramref name="rows"/> rows (B x T), reallocating them if they are smaller.</summary>
+    private void EnsureRows(long rows)
+    {
+        if (rows <= _rows) return;
+        FreeAll(_rowBuffers);
+        _rows = 0;
+        int C = _model.Config.Channels;
+        _tokens = New(_rowBuffers, rows, Checkpoints.TensorDType.I32);
+        _residual = New(_rowBuffers, rows * C);
+        _ln = New(_rowBuffers, rows * C);
+        _qkv = New(_rowBuffers, rows * 3 * C);
+        _attY = New(_rowBuffers, rows * C);
+        _attProj = New(_rowBuffers, rows * C);
+        _fch = New(_rowBuffers, rows * 4 * C);
+        _fchGelu = New(_rowBuffers, rows * 4 * C);
+        _fcProj = New(_rowBuffers, rows * C);
+        _rows = rows;
     }
 
     /// <summary>Forgets every position (the buffers stay allocated).</summary>
@@ -95,7 +119,7 @@ public sealed class InferenceSession : IDisposable
         foreach (int target in targets)
             if ((uint)target >= (uint)V) throw new Gpt2Exception($"token id {target} is outside the vocabulary (0..{V - 1})");
         var hidden = Advance(tokens, T, from);
-        if (_scoreLogits.IsNone) _scoreLogits = New((long)MaxPositions * V);
+        if (_scoreLogits.IsNone) _scoreLogits = New(_owned, (long)MaxPositions * V);
         var p = _model.Parameters;
         _backend.LayerNorm(_ln, default, default, hidden, p.LnFWeight, p.LnFBias, rows, C);
         _backend.MatmulTransposed(_scoreLogits, _ln, p.Wte, rows, C, V);
@@ -115,9 +139,12 @@ public sealed class InferenceSession : IDisposable
         var config = _model.Config;
         int B = BatchSize, C = config.Channels, NH = config.Heads, V = config.VocabSize, N = B * T;
         if (Position + T > MaxPositions)
-            throw new Gpt2Exception($"{Position + T} positions exceed the model's context of {MaxPositions}");
+            throw new Gpt2Exception(MaxPositions == config.ContextLength
+                ? $"{Position + T} positions exceed the model's context of {MaxPositions}"
+                : $"{Position + T} positions exceed this session's {MaxPositions}");
         foreach (int token in tokens)
             if ((uint)token >= (uint)V) throw new Gpt2Exception($"token id {token} is outside the vocabulary (0..{V - 1})");
+        EnsureRows(N);
 
         var p = _model.Parameters;
         var residual = _residual.Slice(0, (long)N * C);
@@ -165,7 +192,13 @@ public sealed class InferenceSession : IDisposable
 
     public void Dispose()
     {
-        foreach (var buffer in _owned) _backend.Free(buffer);
-        _owned.Clear();
+        FreeAll(_rowBuffers);
+        FreeAll(_owned);
+    }
+
+    private void FreeAll(List<DeviceBuffer> buffers)
+    {
+        foreach (var buffer in buffers) _backend.Free(buffer);
+        buffers.Clear();
     }
 }

@@ -37,28 +37,33 @@ public static class TrainingBenchmark
 {
     public static TrainingBenchmarkResult Run(Gpt2Config config, int batchSize, int sequenceLength, int steps, Backend backend)
     {
-        if (steps <= 0)
+        string data = Path.Combine(Path.GetTempPath(), "gpt2-train-bench-" + Path.GetRandomFileName());
+        var options = new TrainingOptions
+        {
+            DataDirectory = data,
+            OutputDirectory = Path.Combine(data, "out"),
+            Config = config,
+            Steps = steps + 1,
+            BatchSize = batchSize,
+            SequenceLength = sequenceLength,
+        };
+        try
+        {
+            if (steps <= 0) throw new Gpt2Exception($"--steps {steps} must be positive");
+            options.Validate();
+        }
+        catch
         {
             backend.Dispose();
-            throw new Gpt2Exception($"--steps {steps} must be positive");
+            throw;
         }
-        string data = Path.Combine(Path.GetTempPath(), "gpt2-train-bench-" + Path.GetRandomFileName());
         try
         {
             Directory.CreateDirectory(data);
             var rng = new SplitMix64(1);
-            var tokens = new ushort[(steps + 1) * batchSize * sequenceLength + 1];
+            var tokens = new ushort[(steps + 1) * (long)batchSize * sequenceLength + 1];
             foreach (ref ushort token in tokens.AsSpan()) token = (ushort)rng.NextBelow((ulong)config.VocabSize);
             TokenShard.Write(Path.Combine(data, "train_000.bin"), tokens);
-            var options = new TrainingOptions
-            {
-                DataDirectory = data,
-                OutputDirectory = Path.Combine(data, "out"),
-                Config = config,
-                Steps = steps + 1,
-                BatchSize = batchSize,
-                SequenceLength = sequenceLength,
-            };
             using var trainer = Trainer.Open(options, backend);
             trainer.TrainStep(); // warm-up: first-touch allocation, JIT
             double milliseconds = 0;

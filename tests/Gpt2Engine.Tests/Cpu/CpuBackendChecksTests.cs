@@ -47,4 +47,19 @@ public sealed class CpuBackendChecksTests
         using var backend = CpuBackend.Emulating(threads: 2, level);
         BackendChecks.All[check](backend);
     }
+
+    /// <summary>
+    /// A buffer larger than the machine's memory fails at once with a clear error, rather than being granted by the
+    /// kernel and thrashing while it is zeroed. (A sum of buffers past it fails the same way: not tested here, since
+    /// that would take the machine's memory.)
+    /// </summary>
+    [Fact]
+    public void A_buffer_beyond_the_machines_memory_is_a_clear_error()
+    {
+        using var backend = new CpuBackend(1);
+        long floats = GC.GetGCMemoryInfo().TotalAvailableMemoryBytes / sizeof(float) + 1;
+        Assert.Contains("out of memory", Assert.Throws<Gpt2Exception>(() => backend.Allocate(floats)).Message);
+        Assert.Contains("out of memory", Assert.Throws<Gpt2Exception>(() => backend.Allocate(long.MaxValue / 2)).Message);
+        backend.Free(backend.Allocate(1024)); // and the backend still allocates
+    }
 }

@@ -127,6 +127,20 @@ public class GeneratorTests
         }
     }
 
+    /// <summary>A session made for fewer positions than the context holds them, the same as a full one, and no more.</summary>
+    [Fact]
+    public void A_session_for_fewer_positions_decodes_the_same_and_refuses_more()
+    {
+        using var model = TinyFixture.LoadModel();
+        using var full = model.CreateSession(1);
+        using var small = model.CreateSession(1, positions: 6);
+        int[] prompt = [5, 6, 7, 8];
+        Assert.Equal(full.Forward(prompt, 4).ToArray(), small.Forward(prompt, 4).ToArray());
+        for (int token = 9; token <= 10; token++) Assert.Equal(full.Forward([token], 1).ToArray(), small.Forward([token], 1).ToArray());
+        Assert.Contains("6", Assert.Throws<Gpt2Exception>(() => small.Forward([11], 1).ToArray()).Message);
+        Assert.Throws<ArgumentOutOfRangeException>(() => model.CreateSession(1, positions: 33));
+    }
+
     [Fact]
     public void The_same_seed_gives_the_same_samples_and_another_seed_others()
     {
@@ -200,11 +214,18 @@ public class GeneratorTests
         Assert.Contains("40 tokens", e.Message);
         Assert.Contains("--truncate", e.Message);
 
-        var truncated = generator.Generate(prompt, new GenerationOptions { Greedy = true, MaxTokens = 5, Truncate = true }).ToList();
-        Assert.Equal(8, generator.Statistics.TruncatedTokens);
-        var fromTail = generator.Generate(prompt[8..], new GenerationOptions { Greedy = true, MaxTokens = 5 }).ToList();
-        Assert.Equal(fromTail, truncated);
-        Assert.Single(truncated);   // a full context leaves room for one new token
+        // Truncation leaves room for the new tokens: 5 need 32 - 5 + 1 = 28 prompt positions (the last token is not fed).
+        var greedy = new GenerationOptions { Greedy = true, MaxTokens = 5 };
+        var truncated = generator.Generate(prompt, greedy with { Truncate = true }).ToList();
+        Assert.Equal(12, generator.Statistics.TruncatedTokens);
+        Assert.Equal(generator.Generate(prompt[12..], greedy).ToList(), truncated);
+        Assert.Equal(StopReason.MaxTokens, truncated[^1].Stop);
+
+        // More new tokens than the context holds: the prompt keeps half the context, and generation fills the rest.
+        var beyond = generator.Generate(prompt, greedy with { MaxTokens = 100, Truncate = true }).ToList();
+        Assert.Equal(40 - 16, generator.Statistics.TruncatedTokens);
+        Assert.Equal(32 - 16 + 1, beyond.Count);
+        Assert.Equal(StopReason.ContextFull, beyond[^1].Stop);
     }
 
     [Theory]
