@@ -1,4 +1,6 @@
 using System.CommandLine;
+using System.CommandLine.Parsing;
+using System.Globalization;
 using Gpt2Engine.Cli.Commands;
 
 namespace Gpt2Engine.Cli;
@@ -31,9 +33,9 @@ internal static class CliApp
     public static int Run(string[] args, TextWriter output, TextWriter error)
     {
         var parse = BuildRoot().Parse(args);
-        if (parse.Errors.Count > 0)
+        if ((BadNumber(parse) ?? FirstParseError(parse)) is string usage)
         {
-            error.WriteLine($"gpt2-engine: error: {parse.Errors[0].Message} (see 'gpt2-engine {parse.CommandResult.Command.Name} --help')".Replace("gpt2-engine gpt2-engine", "gpt2-engine"));
+            error.WriteLine($"gpt2-engine: error: {usage} (see 'gpt2-engine {parse.CommandResult.Command.Name} --help')".Replace("gpt2-engine gpt2-engine", "gpt2-engine"));
             return 2;
         }
         try
@@ -55,5 +57,39 @@ internal static class CliApp
             error.WriteLine($"gpt2-engine: error: {e.Message}");
             return 1;
         }
+    }
+
+    /// <summary>
+    /// A numeric option's value that is not a plain invariant number. The parser would read "1,5" as 15 (a thousands
+    /// separator), and name a .NET type when a value does not parse at all.
+    /// </summary>
+    private static string? BadNumber(ParseResult parse)
+    {
+        foreach (var result in parse.CommandResult.Children.OfType<OptionResult>())
+        {
+            var type = Nullable.GetUnderlyingType(result.Option.ValueType) ?? result.Option.ValueType;
+            foreach (var token in result.Tokens)
+            {
+                string value = token.Value;
+                string? expected =
+                    type == typeof(float) || type == typeof(double) ? (double.TryParse(value, NumberStyles.Float, CultureInfo.InvariantCulture, out _) ? null : "a number, such as 0.9") :
+                    type == typeof(int) ? (int.TryParse(value, NumberStyles.AllowLeadingSign, CultureInfo.InvariantCulture, out _) ? null : "a whole number") :
+                    type == typeof(ulong) ? (ulong.TryParse(value, NumberStyles.None, CultureInfo.InvariantCulture, out _) ? null : $"a whole number from 0 to {ulong.MaxValue}") :
+                    null;
+                if (expected is not null) return $"{result.Option.Name}: '{value}' is not {expected}";
+            }
+        }
+        return null;
+    }
+
+    /// <summary>The first parse error, with an unknown word named as such (not as "a command is required").</summary>
+    private static string? FirstParseError(ParseResult parse)
+    {
+        if (parse.Errors.Count == 0) return null;
+        if (parse.UnmatchedTokens is [var word, ..])
+            return word.StartsWith('-') ? $"unknown option '{word}'"
+                : parse.CommandResult.Command is RootCommand ? $"unknown command '{word}'"
+                : $"unexpected argument '{word}'";
+        return parse.Errors[0].Message;
     }
 }

@@ -6,7 +6,6 @@ using Gpt2Engine.Checkpoints;
 using Gpt2Engine.Generation;
 using Gpt2Engine.Model;
 using Gpt2Engine.Tokenization;
-using Microsoft.Win32.SafeHandles;
 
 namespace Gpt2Engine.Cli.Commands;
 
@@ -45,7 +44,6 @@ internal static class GenerateCommand
     {
         var error = parse.InvocationConfiguration.Error;
         bool quiet = parse.GetValue(Quiet);
-        string weights = parse.GetValue(Weights) ?? DefaultWeights(error, quiet);
         ulong seed = parse.GetValue(Seed) ?? (ulong)Random.Shared.NextInt64();
         var options = new GenerationOptions
         {
@@ -60,11 +58,17 @@ internal static class GenerateCommand
             Truncate = parse.GetValue(Truncate),
             SlidingWindow = parse.GetValue(SlidingWindow),
         };
+        options.Validate();
+        using var stdout = StandardOutput.Open(parse.InvocationConfiguration.Output);
 
-        using var backend = BackendFactory.Create(parse.GetValue(Device)!, quiet ? null : error, parse.GetValue(Threads));
+        // Notes (which weights, which device) wait until the prompt has been read and checked, so that an error is
+        // the only line on stderr.
+        var notes = new StringWriter();
+        string weights = parse.GetValue(Weights) ?? DefaultWeights(notes, quiet);
+        using var backend = BackendFactory.Create(parse.GetValue(Device)!, quiet ? null : notes, parse.GetValue(Threads));
         using var model = Gpt2Model.Load(weights, backend);
         var warming = Task.Run(model.WarmUp); // the kernels' JIT on the other core while the vocabulary loads
-        var tokenizer = LoadVocabulary(weights);
+        var tokenizer = Gpt2Tokenizer.ForWeightsDirectory(CheckpointLoader.ResolveDirectory(weights), out _);
         int[] prompt = ReadPrompt(parse, tokenizer);
         warming.GetAwaiter().GetResult();
         var generator = new Generator(model, tokenizer);
@@ -73,13 +77,14 @@ internal static class GenerateCommand
         using var cancel = new CancellationTokenSource();
         ConsoleCancelEventHandler onCancel = (_, e) => { e.Cancel = true; cancel.Cancel(); };
         Console.CancelKeyPress += onCancel;
-        using var stdout = OpenStandardOutput(parse.InvocationConfiguration.Output);
         var pipe = PipeWriter.Create(stdout, new StreamPipeWriterOptions(leaveOpen: true));
         var writer = new GeneratedTextWriter(pipe, tokenizer, options.Samples, ids);
         var stops = new List<GeneratedToken>();
+        var tokens = generator.Generate(prompt, options, cancel.Token); // checks the prompt against the model
+        error.Write(notes.ToString());
         try
         {
-            foreach (var token in generator.Generate(prompt, options, cancel.Token))
+            foreach (var token in tokens)
             {
                 if (!Wait(writer.WriteAsync(token))) return 0;
                 if (token.Stop != StopReason.None) stops.Add(token);
@@ -110,23 +115,6 @@ internal static class GenerateCommand
         return 0;
     }
 
-    /// <summary>
-    /// Standard output as a stream whose writes fail with an IOException once the reader has gone: .NET's console
-    /// stream silently swallows EPIPE, so on Unix a pipe is written through file descriptor 1 directly. A regular
-    /// file keeps the console stream: a FileStream would write at its own offset (pwrite) and the shell's next
-    /// writes to the same file would land on top of ours. When the command runs with another writer (tests), the
-    /// bytes go there.
-    /// </summary>
-    private static Stream OpenStandardOutput(TextWriter output)
-    {
-        if (!ReferenceEquals(output, Console.Out)) return new TextWriterStream(output);
-        if (OperatingSystem.IsWindows()) return Console.OpenStandardOutput();
-        var descriptor = new FileStream(new SafeFileHandle(1, ownsHandle: false), FileAccess.Write, bufferSize: 0);
-        if (!descriptor.CanSeek) return descriptor;
-        descriptor.Dispose();
-        return Console.OpenStandardOutput();
-    }
-
     private static bool Wait(ValueTask<bool> task) => task.IsCompletedSuccessfully ? task.Result : task.AsTask().GetAwaiter().GetResult();
 
     /// <summary>weights/124M when it has been downloaded, else the small demo model shipped beside the executable.</summary>
@@ -140,15 +128,6 @@ internal static class GenerateCommand
         return chosen;
     }
 
-    /// <summary>encoder.json and vocab.bpe beside the weights when they are there, else the built-in GPT-2 vocabulary.</summary>
-    private static Gpt2Tokenizer LoadVocabulary(string weights)
-    {
-        string directory = CheckpointLoader.ResolveDirectory(weights);
-        return File.Exists(Path.Combine(directory, "encoder.json")) && File.Exists(Path.Combine(directory, "vocab.bpe"))
-            ? Gpt2Tokenizer.FromDirectory(directory)
-            : Gpt2Tokenizer.Default;
-    }
-
     private static int[] ReadPrompt(ParseResult parse, Gpt2Tokenizer tokenizer)
     {
         string? text = parse.GetValue(Prompt);
@@ -159,7 +138,7 @@ internal static class GenerateCommand
         if (idText is not null) return ParseIds(idText);
         if (file is not null)
         {
-            if (!file.Exists) throw new Gpt2Exception($"{file.FullName}: prompt file not found");
+            if (!file.Exists) throw new Gpt2Exception($"{file.FullName}: {(Directory.Exists(file.FullName) ? "is a folder, not a prompt file" : "prompt file not found")}");
             text = File.ReadAllText(file.FullName, Encoding.UTF8);
         }
         else if (text is null && Console.IsInputRedirected && ReferenceEquals(parse.InvocationConfiguration.Output, Console.Out))

@@ -12,7 +12,8 @@ namespace Gpt2Engine.Generation;
 /// Several samples are gathered and printed at the end, each under a <c>======== SAMPLE i ========</c> header, since
 /// they advance together. With <c>ids</c> the tokens are written as ids, one per line, instead of text.
 /// &lt;|endoftext|&gt; ends a sample without being printed as text. Every write reports whether the reader is still
-/// there: false once it has gone (a broken pipe), so that the caller stops generating.
+/// there: false once it has gone (a broken pipe), so that the caller stops generating; any other failed write (a full
+/// disk) is an error.
 /// </summary>
 public sealed class GeneratedTextWriter
 {
@@ -71,13 +72,23 @@ public sealed class GeneratedTextWriter
             var result = await _output.FlushAsync(cancellationToken);
             _readerGone = result.IsCompleted;
         }
-        catch (IOException)
+        catch (IOException e) when (IsBrokenPipe(e))
         {
-            // EPIPE: whoever read our output (e.g. `head`) has exited. Not an error: there is just nobody to write for.
+            // Whoever read our output (e.g. `head`) has exited. Not an error: there is just nobody to write for.
             _readerGone = true;
+        }
+        catch (IOException e)
+        {
+            throw new Gpt2Exception($"cannot write the output ({e.Message})", e);
         }
         return !_readerGone;
     }
+
+    /// <summary>
+    /// Whether a write failed because the reading end of a pipe has closed (EPIPE; on Windows ERROR_BROKEN_PIPE or
+    /// ERROR_NO_DATA), rather than for a full disk or a device error. .NET carries the error code in the HResult.
+    /// </summary>
+    internal static bool IsBrokenPipe(IOException e) => OperatingSystem.IsWindows() ? (e.HResult & 0xFFFF) is 109 or 232 : e.HResult == 32;
 
     private static void WriteLine(IBufferWriter<byte> target, string text)
     {

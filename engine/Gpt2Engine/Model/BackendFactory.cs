@@ -20,10 +20,10 @@ public static class BackendFactory
         {
             if (CudaBackend.TryCreate(out var gpu, out string reason))
             {
-                log?.WriteLine($"device: cuda ({gpu.DeviceName})");
+                log?.WriteLine($"gpt2-engine: device: cuda ({gpu.DeviceName})");
                 return gpu;
             }
-            log?.WriteLine($"device: cpu (CUDA unavailable: {reason})");
+            log?.WriteLine($"gpt2-engine: device: cpu (CUDA unavailable: {reason})");
             return new CpuBackend(threads);
         }
         if (name == "cuda") return CudaBackend.Create();

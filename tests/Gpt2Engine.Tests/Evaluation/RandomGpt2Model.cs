@@ -19,8 +19,8 @@ public sealed class RandomGpt2Model : IDisposable
 
     public RandomGpt2Model() : this(FullVocabulary, scale: 0.1) { }
 
-    /// <summary>Weights uniform in [-scale/2, scale/2), LayerNorm weights 1.</summary>
-    public RandomGpt2Model(Gpt2Config config, double scale)
+    /// <summary>Weights uniform in [-scale/2, scale/2), LayerNorm weights 1. (Internal: a class fixture has one public constructor.)</summary>
+    internal RandomGpt2Model(Gpt2Config config, double scale)
     {
         Config = config;
         var random = new Random(42);

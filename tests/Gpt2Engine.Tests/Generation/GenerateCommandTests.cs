@@ -1,4 +1,3 @@
-using System.Diagnostics;
 using Gpt2Engine.Cli;
 using Xunit;
 
@@ -102,25 +101,15 @@ public class GenerateCommandTests
     {
         // The built CLI in a child process, piped into a reader that takes a few bytes and closes the pipe: the
         // writes then fail with EPIPE, and the command must stop at once, exit 0 and say nothing.
-        string host = Environment.GetEnvironmentVariable("DOTNET_HOST_PATH") is { Length: > 0 } path ? path : "dotnet";
-        var start = new ProcessStartInfo(host)
-        {
-            RedirectStandardOutput = true,
-            RedirectStandardError = true,
-            UseShellExecute = false,
-        };
-        foreach (string arg in new[] { Path.Combine(AppContext.BaseDirectory, "gpt2-engine.dll"), "generate", "--weights", TinyFixture.ModelPath,
-                     "--prompt-ids", "1 2 3", "--max-tokens", "1000000", "--sliding-window", "--threads", "1", "--device", "cpu", "--seed", "1" })
-            start.ArgumentList.Add(arg);
-        using var process = Process.Start(start)!;
+        using var process = CliProcess.Start("generate", "--weights", TinyFixture.ModelPath, "--prompt-ids", "1 2 3", "--max-tokens", "1000000",
+            "--sliding-window", "--threads", "1", "--device", "cpu", "--seed", "1");
         var error = process.StandardError.ReadToEndAsync();
         var buffer = new char[10];
-        int read = 0;
-        while (read < buffer.Length)
+        using var timeout = new CancellationTokenSource(CliProcess.Timeout);
+        for (int read = 0, n; read < buffer.Length; read += n)
         {
-            int n = process.StandardOutput.Read(buffer, read, buffer.Length - read);
+            n = await process.StandardOutput.ReadAsync(buffer.AsMemory(read), timeout.Token);
             Assert.True(n > 0, "the command ended before writing 10 characters");
-            read += n;
         }
         process.StandardOutput.Close();
         if (!process.WaitForExit(60_000))
@@ -130,5 +119,79 @@ public class GenerateCommandTests
         }
         Assert.Equal("", await error);
         Assert.Equal(0, process.ExitCode);
+    }
+
+    [LinuxFact]
+    public async Task A_closed_standard_output_is_a_one_line_error()
+    {
+        var result = await CliProcess.FinishAsync(CliProcess.StartInShell(">&-", "generate", "--weights", TinyFixture.ModelPath, "--prompt-ids", "1 2", "--device", "cpu"));
+        AssertOneLineError(result, "standard output is closed");
+    }
+
+    [LinuxFact]
+    public async Task A_full_disk_is_an_error_not_a_reader_gone()
+    {
+        var result = await CliProcess.FinishAsync(CliProcess.StartInShell(">/dev/full", "generate", "--weights", TinyFixture.ModelPath, "--prompt-ids", "1 2",
+            "--max-tokens", "5", "--device", "cpu", "--quiet"));
+        AssertOneLineError(result, "No space left on device");
+    }
+
+    /// <summary>Options are checked before the model loads, so their error is the only line (no note about weights or device before it).</summary>
+    [Theory]
+    [InlineData("--samples", "-1", "samples -1")]
+    [InlineData("--samples", "100000", "samples 100000")]
+    [InlineData("--max-tokens", "-5", "max tokens -5")]
+    [InlineData("--temperature", "-1", "temperature -1")]
+    [InlineData("--top-p", "0", "top-p 0")]
+    [InlineData("--top-k", "-1", "top-k -1")]
+    [InlineData("--threads", "-3", "threads -3")]
+    [InlineData("--threads", "100000", "threads 100000")]
+    public void Bad_options_are_one_line_errors_without_notes(string option, string value, string named)
+    {
+        // No --weights: the default-weights note would come first if the options were checked after loading.
+        var output = new StringWriter();
+        var error = new StringWriter();
+        int code = CliApp.Run(["generate", "--device", "auto", "--prompt-ids", "1", option, value], output, error);
+        AssertOneLineError((code, output.ToString(), error.ToString()), named);
+    }
+
+    [Theory]
+    [InlineData("--temperature", "1,5", "'1,5' is not a number")]
+    [InlineData("--seed", "-1", "'-1' is not a whole number from 0")]
+    [InlineData("--max-tokens", "ten", "'ten' is not a whole number")]
+    public void Numbers_are_read_invariantly_and_named_in_words(string option, string value, string expected)
+    {
+        var result = Run("generate", "--weights", TinyFixture.ModelPath, "--prompt-ids", "1", option, value);
+        Assert.Equal(2, result.Code);
+        AssertOneLineError(result, expected);
+        Assert.Contains(option, result.Err);
+    }
+
+    [Fact]
+    public void An_unknown_command_is_named()
+    {
+        var output = new StringWriter();
+        var error = new StringWriter();
+        Assert.Equal(2, CliApp.Run(["bogus"], output, error));
+        AssertOneLineError((2, "", error.ToString()), "unknown command 'bogus'");
+    }
+
+    [Fact]
+    public void A_prompt_error_after_loading_is_still_the_only_line()
+    {
+        // Without --quiet and with the device chosen automatically, the notes would precede it if printed at once.
+        var output = new StringWriter();
+        var error = new StringWriter();
+        int code = CliApp.Run(["generate", "--weights", TinyFixture.ModelPath, "--device", "auto", "--prompt-ids", "1 2 96"], output, error);
+        AssertOneLineError((code, output.ToString(), error.ToString()), "96");
+    }
+
+    [Fact]
+    public void Half_a_vocabulary_beside_the_weights_is_an_error_not_the_built_in_one()
+    {
+        using var directory = new Evaluation.TemporaryDirectory();
+        foreach (string file in new[] { "model.safetensors", "config.json" }) File.Copy(Path.Combine(TinyFixture.Directory, file), Path.Combine(directory.Path, file));
+        File.WriteAllText(Path.Combine(directory.Path, "vocab.bpe"), "#version: 0.2\n");
+        AssertOneLineError(Run("generate", "--weights", directory.Path, "--prompt", "hi"), "encoder.json");
     }
 }

@@ -99,18 +99,30 @@ public class GeneratedTextWriterTests
     [Fact]
     public void A_broken_pipe_reports_the_reader_gone_without_throwing()
     {
-        var writer = new GeneratedTextWriter(PipeWriter.Create(new BrokenPipeStream()), Tokenizer, samples: 1, ids: false);
+        var writer = new GeneratedTextWriter(PipeWriter.Create(new FailingStream(BrokenPipe)), Tokenizer, samples: 1, ids: false);
         Assert.False(Done(writer.WriteAsync(new GeneratedToken(0, 464))));
         Assert.False(Done(writer.WriteAsync(new GeneratedToken(0, 464))));
         Assert.False(Done(writer.CompleteAsync()));
     }
 
-    /// <summary>Writes fail as they do on Unix once the reading end of a pipe has closed.</summary>
-    private sealed class BrokenPipeStream : MemoryStream
+    [Fact]
+    public async Task Any_other_failed_write_is_an_error()
     {
-        public override void Write(byte[] buffer, int offset, int count) => throw new IOException("Broken pipe");
-        public override void Write(ReadOnlySpan<byte> buffer) => throw new IOException("Broken pipe");
-        public override ValueTask WriteAsync(ReadOnlyMemory<byte> buffer, CancellationToken cancellationToken = default) => throw new IOException("Broken pipe");
-        public override Task WriteAsync(byte[] buffer, int offset, int count, CancellationToken cancellationToken) => throw new IOException("Broken pipe");
+        var full = new IOException("No space left on device", OperatingSystem.IsWindows() ? unchecked((int)0x80070070) : 28);
+        var writer = new GeneratedTextWriter(PipeWriter.Create(new FailingStream(full)), Tokenizer, samples: 1, ids: false);
+        var e = await Assert.ThrowsAsync<Gpt2Exception>(() => writer.WriteAsync(new GeneratedToken(0, 464)).AsTask());
+        Assert.Contains("No space left on device", e.Message);
+    }
+
+    /// <summary>EPIPE as .NET reports it: the error code in the HResult (ERROR_BROKEN_PIPE's HRESULT on Windows).</summary>
+    private static readonly IOException BrokenPipe = new("Broken pipe", OperatingSystem.IsWindows() ? unchecked((int)0x8007006D) : 32);
+
+    /// <summary>A stream whose every write fails with <paramref name="failure"/>.</summary>
+    private sealed class FailingStream(IOException failure) : MemoryStream
+    {
+        public override void Write(byte[] buffer, int offset, int count) => throw failure;
+        public override void Write(ReadOnlySpan<byte> buffer) => throw failure;
+        public override ValueTask WriteAsync(ReadOnlyMemory<byte> buffer, CancellationToken cancellationToken = default) => throw failure;
+        public override Task WriteAsync(byte[] buffer, int offset, int count, CancellationToken cancellationToken) => throw failure;
     }
 }

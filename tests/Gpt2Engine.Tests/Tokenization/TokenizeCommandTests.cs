@@ -128,24 +128,15 @@ public sealed class TokenizeCommandTests : IDisposable
     public async Task StandardInputIsReadAsBytesWhenNoFileIsGiven()
     {
         // CliApp.Run takes writers, not an input stream: run the built command in a process to feed its stdin.
-        string dotnet = Environment.ProcessPath is { } host && Path.GetFileNameWithoutExtension(host) == "dotnet" ? host : "dotnet";
-        var start = new System.Diagnostics.ProcessStartInfo(dotnet, [Path.Combine(AppContext.BaseDirectory, "gpt2-engine.dll"), "tokenize"])
-        {
-            RedirectStandardInput = true,
-            RedirectStandardOutput = true,
-            RedirectStandardError = true,
-        };
-        using var process = System.Diagnostics.Process.Start(start)!;
+        using var process = CliProcess.Start("tokenize");
         process.StandardInput.BaseStream.Write([.. "Hello world"u8, 0xFF, (byte)'!']);
         process.StandardInput.Close();
-        var error = process.StandardError.ReadToEndAsync();
-        string output = await process.StandardOutput.ReadToEndAsync();
-        await process.WaitForExitAsync(new CancellationTokenSource(TimeSpan.FromMinutes(2)).Token);
-        Assert.Equal(0, process.ExitCode);
+        var (code, output, error) = await CliProcess.FinishAsync(process);
+        Assert.Equal(0, code);
         // 15496 "Hello", 995 " world", then U+FFFD's three bytes and "!".
         Assert.Equal("Hello world\uFFFD!", Gpt2Engine.Tokenization.Gpt2Tokenizer.Default.Decode(output.Split(' ', StringSplitOptions.TrimEntries).Select(int.Parse).ToArray()));
         Assert.StartsWith("15496 995 ", output);
-        Assert.Contains("standard input: invalid UTF-8 at byte 11", await error);
+        Assert.Contains("standard input: invalid UTF-8 at byte 11", error);
     }
 
     [Fact]

@@ -1,0 +1,43 @@
+using System.Runtime.InteropServices;
+using Microsoft.Win32.SafeHandles;
+
+namespace Gpt2Engine.Cli;
+
+/// <summary>The process's standard output, for the commands that write to it.</summary>
+internal static partial class StandardOutput
+{
+    /// <summary>
+    /// Throws a one-line error when standard output is not open for writing: a process started with <c>&gt;&amp;-</c>
+    /// has no descriptor 1, or the runtime has reused it for a file it reads, and the first write would fail with
+    /// "Access to the path is denied". Only for the console (tests run commands with their own writers).
+    /// </summary>
+    public static void EnsureWritable(TextWriter output)
+    {
+        if (!ReferenceEquals(output, Console.Out) || OperatingSystem.IsWindows()) return;
+        int flags = Fcntl(1, GetStatusFlags);
+        if (flags == -1 || (flags & AccessModeMask) == ReadOnly) throw new Gpt2Exception("standard output is closed");
+    }
+
+    /// <summary>
+    /// Standard output as a stream whose writes fail with an IOException once the reader has gone: .NET's console
+    /// stream silently swallows EPIPE, so on Unix a pipe is written through file descriptor 1 directly. A regular
+    /// file keeps the console stream: a FileStream would write at its own offset (pwrite) and the shell's next
+    /// writes to the same file would land on top of ours. When the command runs with another writer (tests), the
+    /// bytes go there.
+    /// </summary>
+    public static Stream Open(TextWriter output)
+    {
+        if (!ReferenceEquals(output, Console.Out)) return new TextWriterStream(output);
+        if (OperatingSystem.IsWindows()) return Console.OpenStandardOutput();
+        EnsureWritable(output);
+        var descriptor = new FileStream(new SafeFileHandle(1, ownsHandle: false), FileAccess.Write, bufferSize: 0);
+        if (!descriptor.CanSeek) return descriptor;
+        descriptor.Dispose();
+        return Console.OpenStandardOutput();
+    }
+
+    private const int GetStatusFlags = 3, AccessModeMask = 3, ReadOnly = 0; // F_GETFL, O_ACCMODE, O_RDONLY (Linux and macOS)
+
+    [LibraryImport("libc", EntryPoint = "fcntl", SetLastError = true)]
+    private static partial int Fcntl(int descriptor, int command);
+}
