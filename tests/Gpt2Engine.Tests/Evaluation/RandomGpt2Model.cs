@@ -20,7 +20,8 @@ public sealed class RandomGpt2Model : IDisposable
     public RandomGpt2Model() : this(FullVocabulary, scale: 0.1) { }
 
     /// <summary>Weights uniform in [-scale/2, scale/2), LayerNorm weights 1.</summary>
-    public RandomGpt2Model(Gpt2Config config, double scale)
+    /// <remarks>Internal: xunit builds a class fixture only through its one public constructor (EvaluationCommandTests').</remarks>
+    internal RandomGpt2Model(Gpt2Config config, double scale)
     {
         Config = config;
         var random = new Random(42);
