@@ -123,15 +123,15 @@ public class SamplerTests
     }
 
     /// <summary>One property case: a sampler's settings, the logits it draws from and the seed of its draws.</summary>
-    public sealed record SamplingCase(float[] Logits, float Temperature, int TopK, float TopP, ulong Seed)
+    private sealed record SamplingCase(float[] Logits, float Temperature, int TopK, float TopP, ulong Seed)
     {
         public override string ToString() =>
             $"temperature {Temperature:R}, top-k {TopK}, top-p {TopP:R}, seed {Seed}, logits [{string.Join(", ", Logits.Select(l => l.ToString("R")))}]";
     }
 
-    /// <summary>Cases with logits in [-8, 8], V in <paramref name="vocabulary"/>, k in <paramref name="topK"/> and p in <paramref name="topP"/>.</summary>
-    private static Gen<SamplingCase> Cases((int Min, int Max) vocabulary, (int Min, int Max) topK, (float Min, float Max) topP, float minTemperature = 0.2f) =>
-        Gen.Select(Gen.Float[-8f, 8f].Array[vocabulary.Min, vocabulary.Max], Gen.Float[minTemperature, 2f], Gen.Int[topK.Min, topK.Max], Gen.Float[topP.Min, topP.Max], Gen.ULong,
+    /// <summary>Cases with logits in [-8, 8], temperatures in [0.2, 2], V in <paramref name="vocabulary"/>, k in <paramref name="topK"/> and p in <paramref name="topP"/>.</summary>
+    private static Gen<SamplingCase> Cases((int Min, int Max) vocabulary, (int Min, int Max) topK, (float Min, float Max) topP) =>
+        Gen.Select(Gen.Float[-8f, 8f].Array[vocabulary.Min, vocabulary.Max], Gen.Float[0.2f, 2f], Gen.Int[topK.Min, topK.Max], Gen.Float[topP.Min, topP.Max], Gen.ULong,
             (logits, temperature, k, p, seed) => new SamplingCase(logits, temperature, k, p, seed));
 
     /// <summary>
