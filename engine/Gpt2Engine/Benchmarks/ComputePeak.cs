@@ -1,4 +1,3 @@
-using System.Diagnostics;
 using System.Runtime.CompilerServices;
 using System.Runtime.Intrinsics;
 using Gpt2Engine.Cpu;
@@ -16,20 +15,26 @@ public static class ComputePeak
     private const int Chains = 12;
 
     /// <summary>FLOP/s (a multiply-add is two) with <paramref name="threads"/> threads at <paramref name="level"/> (default: the kernels').</summary>
-    public static double MeasureFma(int threads, long stepsPerThread = 20_000_000, int passes = 5, SimdLevel? level = null)
+    public static double MeasureFma(int threads, long stepsPerThread = 20_000_000, int passes = 5, SimdLevel? level = null) =>
+        MeasureFma(threads, stepsPerThread, passes, level ?? CpuSimd.Level, WallClock.Seconds, out _);
+
+    /// <summary>
+    /// <see cref="MeasureFma(int, long, int, SimdLevel?)"/> with the timer given (it runs a pass and returns its seconds);
+    /// <paramref name="sinks"/> holds each thread's sum of its chains after the last pass.
+    /// </summary>
+    internal static double MeasureFma(int threads, long stepsPerThread, int passes, SimdLevel level, Func<Action, double> timeSeconds, out float[] sinks)
     {
-        var simd = level ?? CpuSimd.Level;
         double best = 0;
-        var sinks = new float[threads];
+        var threadSinks = new float[threads];
         var flops = new double[threads];
+        var body = new ThreadChains(level, stepsPerThread, flops, threadSinks);
         for (int pass = 0; pass < passes; pass++)
         {
-            long started = Stopwatch.GetTimestamp();
-            CpuParallel.For(threads, threads, new ThreadChains(simd, stepsPerThread, flops, sinks));
-            double seconds = Stopwatch.GetElapsedTime(started).TotalSeconds;
+            double seconds = timeSeconds(() => CpuParallel.For(threads, threads, body));
             best = Math.Max(best, flops.Sum() / seconds);
         }
-        if (sinks.Any(float.IsNaN)) throw new InvalidOperationException("compute probe: NaN");
+        if (threadSinks.Any(float.IsNaN)) throw new InvalidOperationException("compute probe: NaN");
+        sinks = threadSinks;
         return best;
     }
 
@@ -55,12 +60,15 @@ public static class ComputePeak
         return (double)steps * Chains * 2 * lanes;
     }
 
-    /// <summary>Twelve chains of a = a * m + c, which converge (m &lt; 1), so no value overflows or turns subnormal.</summary>
+    /// <summary>
+    /// Twelve chains of a = a * m + c from 0, which converge (m &lt; 1) to 1, so no value overflows or turns subnormal;
+    /// after n steps each is about 1 - m^n, so a short run's sum tells how many steps ran.
+    /// </summary>
     [MethodImpl(MethodImplOptions.AggressiveOptimization)]
     private static float Run<TOps, TV>(long steps) where TOps : IVectorOps<TV> where TV : unmanaged
     {
         TV m = TOps.Broadcast(0.999f), c = TOps.Broadcast(0.001f);
-        TV a0 = TOps.Broadcast(1f), a1 = a0, a2 = a0, a3 = a0, a4 = a0, a5 = a0, a6 = a0, a7 = a0, a8 = a0, a9 = a0, a10 = a0, a11 = a0;
+        TV a0 = TOps.Zero, a1 = a0, a2 = a0, a3 = a0, a4 = a0, a5 = a0, a6 = a0, a7 = a0, a8 = a0, a9 = a0, a10 = a0, a11 = a0;
         for (long i = 0; i < steps; i++)
         {
             a0 = TOps.MultiplyAdd(a0, m, c); a1 = TOps.MultiplyAdd(a1, m, c); a2 = TOps.MultiplyAdd(a2, m, c); a3 = TOps.MultiplyAdd(a3, m, c);
@@ -75,7 +83,7 @@ public static class ComputePeak
     private static float RunScalar(long steps)
     {
         const float m = 0.999f, c = 0.001f;
-        float a0 = 1, a1 = 1, a2 = 1, a3 = 1, a4 = 1, a5 = 1, a6 = 1, a7 = 1, a8 = 1, a9 = 1, a10 = 1, a11 = 1;
+        float a0 = 0, a1 = 0, a2 = 0, a3 = 0, a4 = 0, a5 = 0, a6 = 0, a7 = 0, a8 = 0, a9 = 0, a10 = 0, a11 = 0;
         for (long i = 0; i < steps; i++)
         {
             a0 = MathF.FusedMultiplyAdd(a0, m, c); a1 = MathF.FusedMultiplyAdd(a1, m, c); a2 = MathF.FusedMultiplyAdd(a2, m, c);

@@ -1,4 +1,3 @@
-using System.Diagnostics;
 using Gpt2Engine.Generation;
 using Gpt2Engine.Model;
 
@@ -69,12 +68,20 @@ public static class InferenceBenchmark
     /// <param name="measureRoof">Measures the read bandwidth to compare generation against (see <see cref="MemoryBandwidth"/>).</param>
     /// <param name="measurePeak">Measures the multiply-add peak to compare the prompt against (see <see cref="ComputePeak"/>), if any.</param>
     public static InferenceBenchmarkResult Run(string weights, Func<Gpt2Model> loadModel, int promptTokens, int genTokens, Func<double> measureRoof,
-        Func<double>? measurePeak = null)
+        Func<double>? measurePeak = null) =>
+        Run(weights, loadModel, promptTokens, genTokens, measureRoof, measurePeak, WallClock.Seconds);
+
+    /// <summary>
+    /// <see cref="Run(string, Func{Gpt2Model}, int, int, Func{double}, Func{double}?)"/> with the timer given: it runs
+    /// the load, then each of the <see cref="PromptRepeats"/> prompt passes, then each generated token, and returns its seconds.
+    /// </summary>
+    internal static InferenceBenchmarkResult Run(string weights, Func<Gpt2Model> loadModel, int promptTokens, int genTokens, Func<double> measureRoof,
+        Func<double>? measurePeak, Func<Action, double> timeSeconds)
     {
         if (promptTokens < 1 || genTokens < 1) throw new Gpt2Exception("--prompt-tokens and --gen-tokens must be at least 1");
-        long started = Stopwatch.GetTimestamp();
-        using var model = loadModel();
-        double loadSeconds = Stopwatch.GetElapsedTime(started).TotalSeconds;
+        Gpt2Model? loaded = null;
+        double loadSeconds = timeSeconds(() => loaded = loadModel());
+        using var model = loaded!;
         var config = model.Config;
         if (promptTokens + genTokens > config.ContextLength)
             throw new Gpt2Exception($"--prompt-tokens {promptTokens} + --gen-tokens {genTokens} exceed the model's context of {config.ContextLength}");
@@ -95,20 +102,12 @@ public static class InferenceBenchmark
         for (int repeat = 0; repeat < PromptRepeats; repeat++)
         {
             session.Reset();
-            started = Stopwatch.GetTimestamp();
-            next = Sampler.ArgMax(session.Forward(prompt, promptTokens));
-            promptSeconds[repeat] = Stopwatch.GetElapsedTime(started).TotalSeconds;
+            promptSeconds[repeat] = timeSeconds(() => next = Sampler.ArgMax(session.Forward(prompt, promptTokens)));
         }
         Array.Sort(promptSeconds);
-        started = Stopwatch.GetTimestamp();
         var tokenSeconds = new double[genTokens];
-        for (int i = 0; i < genTokens; i++)
-        {
-            long tokenStarted = Stopwatch.GetTimestamp();
-            next = Sampler.ArgMax(session.Forward([next], 1));
-            tokenSeconds[i] = Stopwatch.GetElapsedTime(tokenStarted).TotalSeconds;
-        }
-        double genSeconds = Stopwatch.GetElapsedTime(started).TotalSeconds;
+        for (int i = 0; i < genTokens; i++) tokenSeconds[i] = timeSeconds(() => next = Sampler.ArgMax(session.Forward([next], 1)));
+        double genSeconds = tokenSeconds.Sum();
         Array.Sort(tokenSeconds);
         double roof = Math.Max(roofBefore, measureRoof());
 

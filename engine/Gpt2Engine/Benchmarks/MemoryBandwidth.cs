@@ -1,4 +1,3 @@
-using System.Diagnostics;
 using System.Numerics.Tensors;
 using System.Runtime.InteropServices;
 using System.Runtime.Intrinsics;
@@ -18,7 +17,13 @@ public static unsafe class MemoryBandwidth
     private const int Chunk = 1 << 20; // floats per unit of work: 4 MiB
 
     /// <summary>Bytes per second (best pass of either pattern) reading <paramref name="bytes"/> with <paramref name="threads"/> threads.</summary>
-    public static double MeasureRead(int threads, long bytes = 1L << 30, int passes = 5)
+    public static double MeasureRead(int threads, long bytes = 1L << 30, int passes = 5) => MeasureRead(threads, bytes, passes, WallClock.Seconds);
+
+    /// <summary>
+    /// <see cref="MeasureRead(int, long, int)"/> with the timer given (it runs a pass and returns its seconds). The bytes
+    /// read are whole chunks of 4 MiB: <paramref name="bytes"/> rounded down.
+    /// </summary>
+    internal static double MeasureRead(int threads, long bytes, int passes, Func<Action, double> timeSeconds)
     {
         long count = bytes / sizeof(float);
         float* buffer = (float*)NativeMemory.AlignedAlloc((nuint)(count * sizeof(float)), 64);
@@ -32,9 +37,9 @@ public static unsafe class MemoryBandwidth
             {
                 foreach (bool fourStreams in (bool[])[false, true])
                 {
-                    long started = Stopwatch.GetTimestamp();
-                    CpuParallel.For(chunks, threads, new SumChunks(buffer, sums, fourStreams));
-                    double seconds = Stopwatch.GetElapsedTime(started).TotalSeconds;
+                    Array.Clear(sums); // so that a chunk left unread fails the check below
+                    var body = new SumChunks(buffer, sums, fourStreams);
+                    double seconds = timeSeconds(() => CpuParallel.For(chunks, threads, body));
                     if (sums.Sum() != (double)chunks * Chunk) throw new InvalidOperationException("bandwidth probe: wrong sum");
                     best = Math.Max(best, (double)chunks * Chunk * sizeof(float) / seconds);
                 }

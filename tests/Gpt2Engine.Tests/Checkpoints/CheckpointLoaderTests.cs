@@ -138,27 +138,6 @@ public class CheckpointLoaderTests
     }
 
     [Fact]
-    public void Size_names_resolve_under_the_weights_root()
-    {
-        using var dir = new TempDir();
-        string? saved = Environment.GetEnvironmentVariable(ModelCatalog.WeightsDirVariable);
-        try
-        {
-            Environment.SetEnvironmentVariable(ModelCatalog.WeightsDirVariable, dir.Path);
-            Assert.Equal(Path.Combine(dir.Path, "124M"), ModelCatalog.DirectoryFor(ModelCatalog.ReleaseName("117M")));
-            var e = Assert.Throws<Gpt2Exception>(() => CheckpointLoader.Load("345M"));
-            Assert.Contains(Path.Combine(dir.Path, "355M"), e.Message);
-            Assert.Contains("download 355M", e.Message);
-            Directory.CreateDirectory(dir["1558M"]);
-            Assert.Equal(dir["1558M"], CheckpointLoader.ResolveDirectory("1542M"));
-        }
-        finally
-        {
-            Environment.SetEnvironmentVariable(ModelCatalog.WeightsDirVariable, saved);
-        }
-    }
-
-    [Fact]
     public void Known_sizes_follow_the_published_table()
     {
         Assert.Equal(497_759_232L, ModelCatalog.KnownSize("124M", ModelCatalog.DataFile));
@@ -190,5 +169,31 @@ public class CheckpointLoaderTests
         var e = Assert.Throws<Gpt2Exception>(() => ConfigFiles.Read(dir["b.json"]));
         Assert.Contains("b.json", e.Message);
         Assert.Contains("n_positions", e.Message);
+    }
+}
+
+/// <summary>Tests that set $GPT2_WEIGHTS_DIR, which every test resolving a size name or the default weights reads.</summary>
+[Collection(nameof(ProcessEnvironment))]
+public class WeightsRootTests
+{
+    [Fact]
+    public void Size_names_resolve_under_the_weights_root()
+    {
+        using var dir = new TempDir();
+        string? saved = Environment.GetEnvironmentVariable(ModelCatalog.WeightsDirVariable);
+        try
+        {
+            Environment.SetEnvironmentVariable(ModelCatalog.WeightsDirVariable, dir.Path);
+            Assert.Equal(Path.Combine(dir.Path, "124M"), ModelCatalog.DirectoryFor(ModelCatalog.ReleaseName("117M")));
+            var e = Assert.Throws<Gpt2Exception>(() => CheckpointLoader.Load("345M"));
+            Assert.Contains(Path.Combine(dir.Path, "355M"), e.Message);
+            Assert.Contains("download 355M", e.Message);
+            Directory.CreateDirectory(dir["1558M"]);
+            Assert.Equal(dir["1558M"], CheckpointLoader.ResolveDirectory("1542M"));
+        }
+        finally
+        {
+            Environment.SetEnvironmentVariable(ModelCatalog.WeightsDirVariable, saved);
+        }
     }
 }

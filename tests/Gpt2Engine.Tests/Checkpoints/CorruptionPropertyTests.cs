@@ -19,12 +19,12 @@ public class CorruptionPropertyTests
     [Fact]
     public void Damaged_index_files_fail_cleanly()
     {
-        Gen.Select(Gen.Int[0, RealIndex.Length - 1], Gen.Byte, Gen.Int[0, RealIndex.Length]).Sample((position, value, length) =>
+        Gen.Select(Gen.Int[0, RealIndex.Length - 1], Gen.Byte, Gen.Int[0, RealIndex.Length]).SampleSeeded((position, value, length) =>
         {
             byte[] bytes = RealIndex[..length];
             if (position < length) bytes[position] = value;
             OnlyGpt2Exceptions(() => TensorBundleIndex.Parse(bytes, "fuzz.index"));
-        }, iter: 3000);
+        }, cases: 3000);
     }
 
     /// <summary>A table whose one data block is <paramref name="contents"/>, behind a valid trailer CRC.</summary>
@@ -63,13 +63,13 @@ public class CorruptionPropertyTests
         // The harness itself works: the real data block (368 bytes at offset 0) wrapped this way parses in full.
         Assert.Equal(7, TensorBundleIndex.Parse(TableAround(RealIndex[..368]), "wrapped.index").Entries.Count);
         byte[] realBlock = RealIndex[..368];
-        Gen.Select(Gen.Byte.Array[0, 64], Gen.Int[0, 367], Gen.Byte).Sample((random, position, value) =>
+        Gen.Select(Gen.Byte.Array[0, 64], Gen.Int[0, 367], Gen.Byte).SampleSeeded((random, position, value) =>
         {
             OnlyGpt2Exceptions(() => TensorBundleIndex.Parse(TableAround(random), "fuzz.index"));
             byte[] damaged = (byte[])realBlock.Clone();
             damaged[position] = value;
             OnlyGpt2Exceptions(() => TensorBundleIndex.Parse(TableAround(damaged), "fuzz.index"));
-        }, iter: 3000);
+        }, cases: 3000);
     }
 
     [Fact]
@@ -78,7 +78,7 @@ public class CorruptionPropertyTests
         byte[] real = File.ReadAllBytes(TestFiles.Fixture("tiny", "model.safetensors"));
         int headerEnd = 8 + (int)BinaryPrimitives.ReadUInt64LittleEndian(real);
         using var dir = new TempDir();
-        Gen.Select(Gen.Int[0, headerEnd - 1], Gen.Byte).Sample((position, value) =>
+        Gen.Select(Gen.Int[0, headerEnd - 1], Gen.Byte).SampleSeeded((position, value) =>
         {
             byte[] bytes = (byte[])real.Clone();
             bytes[position] = value;
@@ -86,6 +86,6 @@ public class CorruptionPropertyTests
             File.WriteAllBytes(path, bytes);
             OnlyGpt2Exceptions(() => SafetensorsFile.Open(path).Dispose());
             File.Delete(path);
-        }, iter: 150);
+        }, cases: 150);
     }
 }

@@ -122,41 +122,61 @@ public class SamplerTests
         Assert.NotEqual(Run(2024), Run(2025));
     }
 
-    [Fact]
-    public void Top_k_never_emits_a_token_below_the_kth_largest_logit()
+    /// <summary>One property case: a sampler's settings, the logits it draws from and the seed of its draws.</summary>
+    private sealed record SamplingCase(float[] Logits, float Temperature, int TopK, float TopP, ulong Seed)
     {
-        Gen.Select(Gen.Float[-20f, 20f].Array[1, 400], Gen.Int[1, 300], Gen.Float[0.05f, 3f], Gen.ULong)
-            .Sample((logits, k, temperature, seed) =>
-            {
-                var sampler = new Sampler(logits.Length, temperature, k, topP: 1);
-                var rng = Xoshiro256StarStar.FromSeed(seed);
-                float kth = logits.OrderDescending().ElementAt(Math.Min(k, logits.Length) - 1);
-                for (int draw = 0; draw < 20; draw++)
-                    if (logits[sampler.Sample(logits, ref rng)] < kth) return false;
-                return true;
-            }, iter: 300);
+        public override string ToString() =>
+            $"temperature {Temperature:R}, top-k {TopK}, top-p {TopP:R}, seed {Seed}, logits [{string.Join(", ", Logits.Select(l => l.ToString("R")))}]";
+    }
+
+    /// <summary>Cases with logits in [-8, 8], temperatures in [0.2, 2], V in <paramref name="vocabulary"/>, k in <paramref name="topK"/> and p in <paramref name="topP"/>.</summary>
+    private static Gen<SamplingCase> Cases((int Min, int Max) vocabulary, (int Min, int Max) topK, (float Min, float Max) topP) =>
+        Gen.Select(Gen.Float[-8f, 8f].Array[vocabulary.Min, vocabulary.Max], Gen.Float[0.2f, 2f], Gen.Int[topK.Min, topK.Max], Gen.Float[topP.Min, topP.Max], Gen.ULong,
+            (logits, temperature, k, p, seed) => new SamplingCase(logits, temperature, k, p, seed));
+
+    /// <summary>
+    /// Twenty draws, each a token OpenAI's sampling script could emit, computed naively in double: among the k largest
+    /// logits (k = 0: all), and in the nucleus of those k renormalised: the tokens strictly more likely than it hold less
+    /// than top-p of the k's probability. A token tied with others passes if it does on either side of the tie.
+    /// </summary>
+    private static void AssertDrawsStayInTheNucleus(SamplingCase c)
+    {
+        double max = c.Logits.Max();
+        double[] p = c.Logits.Select(l => Math.Exp((l - max) / c.Temperature)).ToArray();
+        int k = c.TopK == 0 ? p.Length : Math.Min(c.TopK, p.Length);
+        double topKMass = p.OrderDescending().Take(k).Sum();
+
+        var sampler = new Sampler(c.Logits.Length, c.Temperature, c.TopK, c.TopP);
+        var rng = Xoshiro256StarStar.FromSeed(c.Seed);
+        for (int draw = 0; draw < 20; draw++)
+        {
+            int id = sampler.Sample(c.Logits, ref rng);
+            var moreLikely = p.Where(q => q > p[id]).ToArray();
+            Assert.True(moreLikely.Length < k, $"token {id} is not among the {k} most likely");
+            // The margin covers rounding only: the sums of the sampler and the test differ in their last bits.
+            Assert.True(moreLikely.Sum() < c.TopP * topKMass * (1 + 1e-12), $"token {id} is outside the nucleus of {c.TopP}");
+        }
     }
 
     [Fact]
-    public void Top_p_never_emits_a_token_outside_the_nucleus()
-    {
-        Gen.Select(Gen.Float[-8f, 8f].Array[1, 300], Gen.Float[0.01f, 1f], Gen.Float[0.2f, 2f], Gen.ULong)
-            .Sample((logits, topP, temperature, seed) =>
-            {
-                // The nucleus computed naively in double: a token is out when the tokens strictly more likely than
-                // it already hold topP of the probability (with a margin for rounding).
-                double max = logits.Max();
-                double[] p = logits.Select(l => Math.Exp((l - max) / temperature)).ToArray();
-                double total = p.Sum();
-                bool Excluded(int id) => p.Where(q => q > p[id]).Sum() / total >= topP + 1e-6;
+    public void Top_k_never_emits_a_token_below_the_kth_largest_logit() =>
+        Gen.Select(Gen.Float[-20f, 20f].Array[1, 400], Gen.Float[0.05f, 3f], Gen.Int[1, 300], Gen.ULong,
+                (logits, temperature, k, seed) => new SamplingCase(logits, temperature, k, TopP: 1, seed))
+            .SampleSeeded(AssertDrawsStayInTheNucleus, cases: 300);
 
-                var sampler = new Sampler(logits.Length, temperature, topK: 0, topP: topP);
-                var rng = Xoshiro256StarStar.FromSeed(seed);
-                for (int draw = 0; draw < 20; draw++)
-                    if (Excluded(sampler.Sample(logits, ref rng))) return false;
-                return true;
-            }, iter: 300);
-    }
+    [Fact]
+    public void Top_p_never_emits_a_token_outside_the_nucleus() =>
+        Cases(vocabulary: (1, 300), topK: (0, 0), topP: (0.01f, 1f)).SampleSeeded(AssertDrawsStayInTheNucleus, cases: 300);
+
+    [Fact]
+    public void Top_k_with_top_p_keeps_the_nucleus_of_the_k_renormalised() =>
+        // k up to 128: the top k kept by insertion (the command line's default, k 40, with --top-p takes this path).
+        Cases(vocabulary: (129, 300), topK: (1, 128), topP: (0.01f, 0.99f)).SampleSeeded(AssertDrawsStayInTheNucleus, cases: 300);
+
+    [Fact]
+    public void Top_p_with_k_above_128_keeps_the_nucleus_of_the_k_renormalised() =>
+        // k over 128 and under V: the top k kept by a full sort.
+        Cases(vocabulary: (257, 400), topK: (129, 256), topP: (0.01f, 0.99f)).SampleSeeded(AssertDrawsStayInTheNucleus, cases: 300);
 
     [Theory]
     [InlineData(-1f, 40, 1f)]

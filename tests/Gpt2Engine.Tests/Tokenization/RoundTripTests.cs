@@ -17,24 +17,24 @@ public class RoundTripTests
     }
 
     [Fact]
-    public void RandomUnicodeTextRoundTrips() => TokenizerFixtures.Text.Sample(AssertRoundTrips, iter: 2000);
+    public void RandomUnicodeTextRoundTrips() => TokenizerFixtures.Text.SampleSeeded(AssertRoundTrips, cases: 2000);
 
     [Fact]
     public void RandomWhitespaceRunsRoundTrip() =>
         Gen.Select(TokenizerFixtures.Whitespace, Gen.OneOfConst("", "x", "<|endoftext|>", "\n")).Array[1, 6]
             .Select(parts => string.Concat(parts.Select(p => p.Item1 + p.Item2)))
-            .Sample(AssertRoundTrips, iter: 1000);
+            .SampleSeeded(AssertRoundTrips, cases: 1000);
 
     [Fact]
     public void RandomByteSoupRoundTripsAsItsUtf8Reading() =>
         // Any bytes, read as UTF-8 (invalid sequences become U+FFFD), make a text that must round-trip exactly.
-        Gen.Byte.Array[0, 60].Select(bytes => Encoding.UTF8.GetString(bytes)).Sample(AssertRoundTrips, iter: 2000);
+        Gen.Byte.Array[0, 60].Select(bytes => Encoding.UTF8.GetString(bytes)).SampleSeeded(AssertRoundTrips, cases: 2000);
 
     [Fact]
     public void DecodeOfAnyIdsIsTheUtf8ReadingOfTheirBytes() =>
-        Gen.Int[0, Tokenizer.VocabSize - 1].Array[0, 20].Sample(ids =>
+        Gen.Int[0, Tokenizer.VocabSize - 1].Array[0, 20].SampleSeeded(ids =>
             Assert.Equal(Encoding.UTF8.GetString(ids.SelectMany(id => Tokenizer.TokenBytes(id).ToArray()).ToArray()), Tokenizer.Decode(ids)),
-            iter: 2000);
+            cases: 2000);
 
     [Fact]
     public void EncodingIsThreadSafe()
@@ -96,16 +96,16 @@ public class Utf8StreamDecoderTests
 
     [Fact]
     public void AnyIdSequenceStreamsToTheUtf8OfItsDecoding() =>
-        Gen.Int[0, Tokenizer.VocabSize - 1].Array[0, 30].Sample(ids =>
-            Assert.Equal(Encoding.UTF8.GetBytes(Tokenizer.Decode(ids)), StreamDecode(ids)), iter: 3000);
+        Gen.Int[0, Tokenizer.VocabSize - 1].Array[0, 30].SampleSeeded(ids =>
+            Assert.Equal(Encoding.UTF8.GetBytes(Tokenizer.Decode(ids)), StreamDecode(ids)), cases: 3000);
 
     [Fact]
     public void ByteTokensStreamLikeUtf8DecodingOfTheirBytes() =>
         // One token per byte (the 256 single-byte tokens) splits every multi-byte character across pushes.
-        Gen.Byte.Array[0, 40].Sample(bytes =>
+        Gen.Byte.Array[0, 40].SampleSeeded(bytes =>
         {
             Assert.Equal(Encoding.UTF8.GetBytes(Encoding.UTF8.GetString(bytes)), StreamDecode(bytes.Select(SingleByteToken)));
-        }, iter: 3000);
+        }, cases: 3000);
 
     private static readonly Dictionary<byte, int> ByteTokens = Enumerable.Range(0, Tokenizer.VocabSize)
         .Where(id => Tokenizer.TokenBytes(id).Length == 1).ToDictionary(id => Tokenizer.TokenBytes(id)[0]);
