@@ -42,4 +42,7 @@ internal static class SeededSampling
 
     public static void SampleSeeded<T1, T2, T3>(this Gen<(T1, T2, T3)> gen, Action<T1, T2, T3> assert, int cases) =>
         gen.SampleSeeded(t => assert(t.Item1, t.Item2, t.Item3), cases);
+
+    public static void SampleSeeded<T1, T2, T3, T4>(this Gen<(T1, T2, T3, T4)> gen, Action<T1, T2, T3, T4> assert, int cases) =>
+        gen.SampleSeeded(t => assert(t.Item1, t.Item2, t.Item3, t.Item4), cases);
 }

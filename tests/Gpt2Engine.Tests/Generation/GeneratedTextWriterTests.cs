@@ -34,7 +34,7 @@ public class GeneratedTextWriterTests
     public void Each_character_reaches_the_pipe_whole_as_soon_as_its_last_byte_is_written()
     {
         // Each byte of the text is its own token, so multi-byte characters arrive split across tokens.
-        Characters.Array[1, 20].Sample(text =>
+        Characters.Array[1, 20].SampleSeeded(text =>
         {
             var pipe = new Pipe();
             var writer = new GeneratedTextWriter(pipe.Writer, Tokenizer, samples: 1, ids: false);
@@ -52,14 +52,14 @@ public class GeneratedTextWriterTests
                         pipe.Reader.AdvanceTo(result.Buffer.End);
                     }
                     // Nothing of a character before its last byte, all of it right after.
-                    if (received.Count != written.Count + (i == bytes.Length - 1 ? bytes.Length : 0)) return false;
+                    Assert.Equal(written.Count + (i == bytes.Length - 1 ? bytes.Length : 0), received.Count);
                 }
                 written.AddRange(bytes);
             }
             Assert.True(Done(writer.CompleteAsync()));
             if (pipe.Reader.TryRead(out var rest)) received.AddRange(rest.Buffer.ToArray());
-            return received.SequenceEqual(written.Append((byte)'\n'));
-        }, iter: 300);
+            Assert.Equal(written.Append((byte)'\n'), received);
+        }, cases: 300);
     }
 
     [Fact]

@@ -36,6 +36,23 @@ public class SamplerTests
         Assert.Equal(first, a2.NextUInt64());
     }
 
+    /// <summary>NaN logits (corrupt weights) are an error, greedy or sampled, rather than whatever token a comparison lets through.</summary>
+    [Theory]
+    [InlineData(0f, 0)]
+    [InlineData(1f, 0)]
+    [InlineData(1f, 2)]
+    public void Nan_logits_are_an_error_not_a_token(float temperature, int topK)
+    {
+        var sampler = new Sampler(5, temperature, topK, topP: 1f);
+        var rng = Xoshiro256StarStar.FromSeed(1);
+        foreach (int at in new[] { 0, 3 })
+        {
+            float[] logits = [1f, 2f, 0.5f, -1f, 3f];
+            logits[at] = float.NaN;
+            Assert.Contains("NaN", Assert.Throws<Gpt2Exception>(() => sampler.Sample(logits, ref rng)).Message);
+        }
+    }
+
     [Fact]
     public void Greedy_picks_the_lowest_index_among_equal_maxima()
     {
