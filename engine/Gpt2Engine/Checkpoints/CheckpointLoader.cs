@@ -124,6 +124,7 @@ internal sealed class OpenedCheckpoint(CheckpointFormat format, string source, G
 
     private Gpt2Weights MatchTensors(TextWriter? warnings)
     {
+        Gpt2Weights.CheckLayerCount(Config, Bundle?.Entries.Count ?? Safetensors!.Tensors.Count, Source);
         var layout = ParameterLayout.For(Config);
         var tensors = new Dictionary<string, TensorView>();
         var unknown = new List<string>();

@@ -9,7 +9,22 @@ public sealed record Gpt2Config(int VocabSize, int ContextLength, int Channels, 
 
     public int HeadSize => Channels / Heads;
 
-    public long ParameterCount => ParameterLayout.For(this).TotalCount;
+    /// <summary>The tensors of <see cref="ParameterLayout"/>: wte, wpe, twelve per layer, ln_f's weight and bias.</summary>
+    public long TensorCount => 4 + ParameterLayout.TensorsPerLayer * (long)Layers;
+
+    /// <summary>
+    /// The parameters of <see cref="ParameterLayout"/>, counted without building it (its size grows with n_layer,
+    /// which a corrupt file can make huge): (n_vocab + n_ctx) x n_embd embeddings, 12 n_embd² + 13 n_embd per layer
+    /// (four matrices, their biases and two LayerNorms), 2 n_embd for ln_f. Throws OverflowException past 2^63.
+    /// </summary>
+    public long ParameterCount
+    {
+        get
+        {
+            long c = Channels;
+            return checked(((long)VocabSize + ContextLength) * c + Layers * (12 * c * c + 13 * c) + 2 * c);
+        }
+    }
 
     /// <summary>Throws a <see cref="Gpt2Exception"/> naming <paramref name="source"/> if the numbers cannot describe a GPT-2.</summary>
     public void Validate(string source)
@@ -18,6 +33,17 @@ public sealed record Gpt2Config(int VocabSize, int ContextLength, int Channels, 
             throw new Gpt2Exception($"{source}: hyperparameters must be positive (n_vocab={VocabSize}, n_ctx={ContextLength}, n_embd={Channels}, n_layer={Layers}, n_head={Heads})");
         if (Channels % Heads != 0)
             throw new Gpt2Exception($"{source}: n_embd={Channels} is not divisible by n_head={Heads}");
+        // Tensor dimensions are 32-bit (the widest is the MLP's 4 x n_embd) and byte counts 64-bit.
+        if (Channels > int.MaxValue / 4)
+            throw new Gpt2Exception($"{source}: n_embd={Channels} is too large (the MLP's 4 x n_embd columns must fit in 32 bits)");
+        try
+        {
+            _ = checked(ParameterCount * sizeof(float));
+        }
+        catch (OverflowException)
+        {
+            throw new Gpt2Exception($"{source}: {this} describes more than 2^63 bytes of parameters");
+        }
     }
 
     public override string ToString() =>

@@ -25,6 +25,7 @@ public sealed class Gpt2Weights : IDisposable
     public Gpt2Weights(Gpt2Config config, IReadOnlyDictionary<string, TensorView> tensors, string source, IDisposable? owner)
     {
         config.Validate(source);
+        CheckLayerCount(config, tensors.Count, source);
         Config = config;
         Layout = ParameterLayout.For(config);
         Source = source;
@@ -41,6 +42,18 @@ public sealed class Gpt2Weights : IDisposable
                 throw new Gpt2Exception($"{source}: tensor '{view.Name}' has dtype {view.DType}; expected F32{(spec.IsMatmulWeight ? " or BF16" : "")}");
             _tensors[spec.Name] = view;
         }
+    }
+
+    /// <summary>
+    /// Throws unless <paramref name="storedTensors"/> tensors can hold the layers of <paramref name="config"/>: with
+    /// twelve tensors a layer, N tensors hold at most N / 12. A larger n_layer (a wrong or corrupt hyperparameter) is
+    /// reported here, before a <see cref="ParameterLayout"/> of that many tensors is built; below that bound the
+    /// tensor-by-tensor check names whatever is missing.
+    /// </summary>
+    internal static void CheckLayerCount(Gpt2Config config, int storedTensors, string source)
+    {
+        if ((long)ParameterLayout.TensorsPerLayer * config.Layers > storedTensors)
+            throw new Gpt2Exception($"{source}: n_layer={config.Layers} needs {config.TensorCount} tensors, but it holds {storedTensors}");
     }
 
     /// <summary>The tensor with the canonical name <paramref name="name"/>, e.g. <c>h.0.attn.c_attn.weight</c>.</summary>

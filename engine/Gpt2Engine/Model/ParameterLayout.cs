@@ -19,6 +19,8 @@ public sealed record ParameterSpec(string Name, int[] Shape, long Offset)
 /// </summary>
 public sealed class ParameterLayout
 {
+    public const int TensorsPerLayer = 12;
+
     public IReadOnlyList<ParameterSpec> Specs { get; }
     public long TotalCount { get; }
     private readonly Dictionary<string, ParameterSpec> _byName;

@@ -1,5 +1,6 @@
 using Gpt2Engine.Checkpoints;
 using Gpt2Engine.Cli;
+using Gpt2Engine.Model;
 using Xunit;
 
 namespace Gpt2Engine.Tests.Checkpoints;
@@ -122,6 +123,38 @@ public class BadCheckpointTests
         Assert.Contains("missing tensor 'h.10.mlp.c_fc.bias'", e.Message);
     }
 
+    [Theory]
+    [InlineData(12, 148)] // one layer more than the file's eleven
+    [InlineData(2_000_000_000, 24_000_000_004)] // would be a layout of 24 billion tensors
+    public void N_layer_beyond_the_stored_tensors_fails_at_once(int layers, long needed)
+    {
+        using var dir = new TempDir();
+        TestFiles.WriteSmallBundle(dir.Path);
+        File.WriteAllText(dir["hparams.json"], ConfigFiles.ToHparamsJson(TestFiles.Small with { Layers = layers }));
+        Assert.Equal($"TensorFlow bundle {dir["model.ckpt"]}: n_layer={layers} needs {needed} tensors, but it holds 136", LoadFails(dir.Path).Message);
+    }
+
+    [Fact]
+    public void Cli_inspect_of_a_huge_n_layer_in_safetensors_metadata_is_one_line()
+    {
+        using var dir = new TempDir();
+        using (var small = CheckpointLoader.Load(TestFiles.WriteSmallSafetensors(dir["small.safetensors"])))
+            SafetensorsWriter.Write(dir["huge.safetensors"], small.Tensors, ConfigFiles.ToMetadata(TestFiles.Small with { Layers = 2_000_000_000 }));
+        var (output, error) = (new StringWriter(), new StringWriter());
+        Assert.Equal(1, CliApp.Run(["inspect", "--weights", dir["huge.safetensors"]], output, error));
+        Assert.Equal($"gpt2-engine: error: safetensors {dir["huge.safetensors"]}: n_layer=2000000000 needs 24000000004 tensors, but it holds 136\n", error.ToString());
+    }
+
+    [Fact]
+    public void Weights_with_too_few_tensors_for_n_layer_fail_at_once()
+    {
+        using var dir = new TempDir();
+        using var small = CheckpointLoader.Load(TestFiles.WriteSmallSafetensors(dir["small.safetensors"]));
+        var tensors = small.Tensors.ToDictionary(t => t.Name);
+        var e = Assert.Throws<Gpt2Exception>(() => new Gpt2Weights(TestFiles.Small with { Layers = int.MaxValue }, tensors, "training state", owner: null));
+        Assert.Equal("training state: n_layer=2147483647 needs 25769803768 tensors, but it holds 136", e.Message);
+    }
+
     [Fact]
     public void Extra_unknown_tensor_is_only_a_warning()
     {
@@ -203,7 +236,7 @@ public class BadCheckpointTests
     public void Truncated_safetensors()
     {
         using var dir = new TempDir();
-        Gpt2Checkpoints.WriteSafetensors(dir["m.safetensors"], TestFiles.Small, TestFiles.RandomParameters(TestFiles.Small));
+        TestFiles.WriteSmallSafetensors(dir["m.safetensors"]);
         File.WriteAllBytes(dir["m.safetensors"], File.ReadAllBytes(dir["m.safetensors"])[..^8]);
         var e = LoadFails(dir["m.safetensors"]);
         Assert.Contains(dir["m.safetensors"], e.Message);

@@ -45,4 +45,11 @@ internal static class TestFiles
         Gpt2Engine.Checkpoints.Gpt2Checkpoints.WriteTensorFlowBundle(directory, Small, parameters);
         return parameters;
     }
+
+    /// <summary>Writes <see cref="Small"/> as a safetensors file (hyperparameters in its metadata) and returns its path.</summary>
+    public static string WriteSmallSafetensors(string path)
+    {
+        Gpt2Engine.Checkpoints.Gpt2Checkpoints.WriteSafetensors(path, Small, RandomParameters(Small));
+        return path;
+    }
 }

@@ -50,6 +50,7 @@ public sealed class TrainCommandTests
     [InlineData("--resume", "no training checkpoint to resume from")]
     [InlineData("--config", "--config 'tiny' is not a GPT-2 size")]
     [InlineData("--layers", "needs --layers, --channels and --heads")]
+    [InlineData("--channels", "training keeps them in one array of at most")] // 2 billion layers: refused before building their layout
     public void Bad_flags_print_one_error_line(string flag, string message)
     {
         using var data = new TrainingData();
@@ -57,6 +58,7 @@ public sealed class TrainCommandTests
         {
             "--resume" => ["--resume"],
             "--config" => ["--config", "tiny"],
+            "--channels" => ["--layers", "2000000000", "--channels", "768", "--heads", "12"],
             _ => ["--layers", "2"],
         };
         var result = Run(["train", "--data", data.Directory, "--out", data.File("run"), .. extra]);
