@@ -31,6 +31,7 @@ public static class Gpt2Checkpoints
 
     private static void WriteBundle(string directory, Gpt2Config config, IEnumerable<TensorView> canonical)
     {
+        Directory.CreateDirectory(directory); // a bundle is a folder of files, made here (a single file's folder must exist)
         var renamed = canonical.Select(t =>
         {
             string name = OpenAiNames.FromCanonical(t.Name);

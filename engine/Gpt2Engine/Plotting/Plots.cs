@@ -1,5 +1,6 @@
 using System.Globalization;
 using System.Text;
+using Gpt2Engine.Checkpoints;
 using Gpt2Engine.Profiling;
 
 namespace Gpt2Engine.Plotting;
@@ -63,24 +64,5 @@ public static class Plots
     }
 
     /// <summary>Writes <paramref name="svg"/> to <paramref name="path"/> atomically (a temporary file, then a rename).</summary>
-    public static void WriteAtomically(string path, string svg)
-    {
-        string full = Path.GetFullPath(path);
-        string? directory = Path.GetDirectoryName(full);
-        if (directory is not null && !Directory.Exists(directory)) throw new Gpt2Exception($"{path}: the folder {directory} does not exist");
-        string temporary = $"{full}.tmp-{Guid.NewGuid():N}";
-        try
-        {
-            using (var stream = new FileStream(temporary, FileMode.CreateNew, FileAccess.Write))
-            {
-                stream.Write(Encoding.UTF8.GetBytes(svg));
-                stream.Flush(flushToDisk: true);
-            }
-            File.Move(temporary, full, overwrite: true);
-        }
-        finally
-        {
-            if (File.Exists(temporary)) File.Delete(temporary);
-        }
-    }
+    public static void WriteAtomically(string path, string svg) => CheckpointFiles.WriteAtomic(path, Encoding.UTF8.GetBytes(svg));
 }

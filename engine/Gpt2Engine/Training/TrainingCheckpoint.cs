@@ -30,6 +30,7 @@ public static class TrainingCheckpoint
         using var moment1 = Download(model, m);
         using var moment2 = Download(model, v);
 
+        Directory.CreateDirectory(directory); // the run's folder: --out names it, and it may not exist yet
         var modelMetadata = ConfigFiles.ToMetadata(model.Config);
         modelMetadata["step"] = Text(state.Step);
         var stateMetadata = new Dictionary<string, string>(modelMetadata)
