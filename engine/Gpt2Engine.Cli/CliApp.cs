@@ -27,7 +27,12 @@ internal static class CliApp
         return root;
     }
 
-    public static int Run(string[] args) => Run(args, Console.Out, Console.Error);
+    /// <summary>The process's entry point: the console's streams, and Ctrl-C handled (see <see cref="Interruption"/>).</summary>
+    public static int Run(string[] args)
+    {
+        Interruption.Install();
+        return Run(args, Console.Out, Console.Error);
+    }
 
     /// <summary>Runs the command line; user errors become "gpt2-engine: error: ..." and exit code 1 (2 for usage errors).</summary>
     public static int Run(string[] args, TextWriter output, TextWriter error)

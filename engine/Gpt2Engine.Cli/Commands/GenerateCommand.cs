@@ -75,8 +75,7 @@ internal static class GenerateCommand
         bool ids = parse.GetValue(Ids);
 
         using var cancel = new CancellationTokenSource();
-        ConsoleCancelEventHandler onCancel = (_, e) => { e.Cancel = true; cancel.Cancel(); };
-        Console.CancelKeyPress += onCancel;
+        using var graceful = Interruption.Graceful(cancel); // Ctrl-C: stop after the current token
         var pipe = PipeWriter.Create(stdout, new StreamPipeWriterOptions(leaveOpen: true));
         var writer = new GeneratedTextWriter(pipe, tokenizer, options.Samples, ids);
         var stops = new List<GeneratedToken>();
@@ -94,10 +93,6 @@ internal static class GenerateCommand
         {
             Wait(writer.CompleteAsync());
             throw;
-        }
-        finally
-        {
-            Console.CancelKeyPress -= onCancel;
         }
         if (!Wait(writer.CompleteAsync())) return 0;
 

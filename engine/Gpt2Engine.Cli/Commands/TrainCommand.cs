@@ -67,25 +67,13 @@ internal static class TrainCommand
             };
             if (options.Weights is not null && options.Config is not null) throw new Gpt2Exception("give either --weights (fine-tune) or --config/--layers (from scratch), not both");
             using var cancel = new CancellationTokenSource();
-            ConsoleCancelEventHandler onCancel = (_, e) =>
-            {
-                e.Cancel = true; // finish the step, checkpoint, then stop
-                cancel.Cancel();
-            };
-            Console.CancelKeyPress += onCancel;
-            try
-            {
-                using var trainer = Trainer.Open(options, BackendFactory.Create(parse.GetValue(device)!, parse.InvocationConfiguration.Error, parse.GetValue(threads)));
-                var writer = parse.InvocationConfiguration.Output;
-                writer.WriteLine($"model {trainer.Model.Config} ({trainer.Model.Config.ParameterCount:N0} parameters) from {trainer.Model.Source}, {trainer.Model.Backend.Name}");
-                writer.WriteLine($"data {options.DataDirectory}: {trainer.TrainTokens:N0} train tokens, {trainer.ValidationTokens:N0} validation tokens; starting at step {trainer.Step}");
-                if (writer == Console.Out && !Console.IsOutputRedirected) RunWithProgressBar(trainer, options.Steps, cancel.Token);
-                else trainer.Run(step => writer.WriteLine(Describe(step)), cancel.Token);
-            }
-            finally
-            {
-                Console.CancelKeyPress -= onCancel;
-            }
+            using var graceful = Interruption.Graceful(cancel); // Ctrl-C: finish the step, checkpoint, then stop
+            using var trainer = Trainer.Open(options, BackendFactory.Create(parse.GetValue(device)!, parse.InvocationConfiguration.Error, parse.GetValue(threads)));
+            var writer = parse.InvocationConfiguration.Output;
+            writer.WriteLine($"model {trainer.Model.Config} ({trainer.Model.Config.ParameterCount:N0} parameters) from {trainer.Model.Source}, {trainer.Model.Backend.Name}");
+            writer.WriteLine($"data {options.DataDirectory}: {trainer.TrainTokens:N0} train tokens, {trainer.ValidationTokens:N0} validation tokens; starting at step {trainer.Step}");
+            if (writer == Console.Out && !Console.IsOutputRedirected) RunWithProgressBar(trainer, options.Steps, cancel.Token);
+            else trainer.Run(step => writer.WriteLine(Describe(step)), cancel.Token);
             return 0;
         }));
         return command;

@@ -34,18 +34,19 @@ internal static partial class CheckpointFiles
         string? directory = Path.GetDirectoryName(Path.GetFullPath(path));
         if (directory is not null && !Directory.Exists(directory)) throw new Gpt2Exception($"{path}: cannot write: the folder {directory} does not exist");
         string temporary = $"{path}.tmp-{Path.GetRandomFileName()}";
+        var inFlight = TemporaryPaths.Process; // so that Ctrl-C, which skips the catch below, deletes it too
         try
         {
-            using (var stream = new FileStream(temporary, FileMode.CreateNew, FileAccess.Write, FileShare.None, 1 << 20))
+            using (var stream = inFlight.Create(temporary, () => new FileStream(temporary, FileMode.CreateNew, FileAccess.Write, FileShare.None, 1 << 20)))
             {
                 write(stream);
                 stream.Flush(flushToDisk: true);
             }
-            File.Move(temporary, path, overwrite: true);
+            inFlight.Keep(temporary, () => File.Move(temporary, path, overwrite: true));
         }
         catch (Exception e)
         {
-            File.Delete(temporary);
+            inFlight.Delete(temporary);
             if (e is IOException or UnauthorizedAccessException) throw new Gpt2Exception($"{path}: cannot write ({e.Message})", e);
             throw;
         }

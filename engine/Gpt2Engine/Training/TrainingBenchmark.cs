@@ -57,9 +57,9 @@ public static class TrainingBenchmark
             backend.Dispose();
             throw;
         }
+        TemporaryPaths.Process.Create(data, () => Directory.CreateDirectory(data));
         try
         {
-            Directory.CreateDirectory(data);
             var rng = new SplitMix64(1);
             var tokens = new ushort[(steps + 1) * (long)batchSize * sequenceLength + 1];
             foreach (ref ushort token in tokens.AsSpan()) token = (ushort)rng.NextBelow((ulong)config.VocabSize);
@@ -77,7 +77,7 @@ public static class TrainingBenchmark
         }
         finally
         {
-            try { Directory.Delete(data, recursive: true); } catch (IOException) { }
+            TemporaryPaths.Process.Delete(data);
         }
     }
 
