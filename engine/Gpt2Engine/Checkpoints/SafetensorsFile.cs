@@ -1,5 +1,7 @@
 using System.Buffers.Binary;
 using System.Text.Json;
+using System.Text.RegularExpressions;
+using System.Text.Unicode;
 
 namespace Gpt2Engine.Checkpoints;
 
@@ -56,37 +58,28 @@ public sealed class SafetensorsFile : IDisposable
         var tensors = new Dictionary<string, TensorView>();
         var metadata = new Dictionary<string, string>();
         var ranges = new List<(long Begin, long End, string Name)>();
-        try
+        using var doc = ParseJson(header, path);
+        foreach (var member in doc.RootElement.EnumerateObject())
         {
-            var reader = new Utf8JsonReader(header, new JsonReaderOptions { AllowTrailingCommas = false });
-            using var doc = JsonDocument.ParseValue(ref reader);
-            foreach (var member in doc.RootElement.EnumerateObject())
+            if (tensors.ContainsKey(member.Name) || (member.Name == "__metadata__" && metadata.Count > 0))
+                throw new Gpt2Exception($"{path}: duplicate header entry '{member.Name}'");
+            if (member.Name == "__metadata__")
             {
-                if (tensors.ContainsKey(member.Name) || (member.Name == "__metadata__" && metadata.Count > 0))
-                    throw new Gpt2Exception($"{path}: duplicate header entry '{member.Name}'");
-                if (member.Name == "__metadata__")
-                {
-                    foreach (var m in member.Value.EnumerateObject())
-                        metadata[m.Name] = m.Value.ValueKind == JsonValueKind.String ? m.Value.GetString()! : throw new Gpt2Exception($"{path}: metadata value '{m.Name}' is not a string");
-                    continue;
-                }
-                var dtype = ParseDType(member.Value.GetProperty("dtype").GetString(), member.Name, path);
-                int[] shape = member.Value.GetProperty("shape").EnumerateArray().Select(e => e.GetInt32()).ToArray();
-                var offsets = member.Value.GetProperty("data_offsets").EnumerateArray().Select(e => e.GetInt64()).ToArray();
-                if (offsets.Length != 2 || offsets[0] < 0 || offsets[1] < offsets[0] || offsets[1] > dataLength)
-                    throw new Gpt2Exception($"{path}: tensor '{member.Name}' has data offsets [{string.Join(", ", offsets)}] outside the {dataLength}-byte data section (truncated file?)");
-                if (shape.Any(d => d < 0)) throw new Gpt2Exception($"{path}: tensor '{member.Name}' has a negative dimension");
-                var view = new TensorView(member.Name, dtype, shape, file.Address + (nint)(dataStart + offsets[0]));
-                long? needed = CheckpointFiles.ByteCount(shape, dtype.SizeOf());
-                if (needed != offsets[1] - offsets[0])
-                    throw new Gpt2Exception($"{path}: tensor '{member.Name}' has {offsets[1] - offsets[0]} bytes, but shape {view.ShapeText} of {dtype} needs {needed?.ToString() ?? "more than 2^63"}");
-                tensors[member.Name] = view;
-                ranges.Add((offsets[0], offsets[1], member.Name));
+                if (member.Value.ValueKind != JsonValueKind.Object)
+                    throw new Gpt2Exception($"{path}: '__metadata__' must be an object of strings, not {Excerpt(member.Value)}");
+                foreach (var m in member.Value.EnumerateObject())
+                    metadata[m.Name] = m.Value.ValueKind == JsonValueKind.String ? m.Value.GetString()! : throw new Gpt2Exception($"{path}: metadata value '{m.Name}' is not a string");
+                continue;
             }
-        }
-        catch (Exception e) when (e is JsonException or InvalidOperationException or KeyNotFoundException or FormatException)
-        {
-            throw new Gpt2Exception($"{path}: corrupt safetensors header ({e.Message})", e);
+            var (dtype, shape, offsets) = ReadEntry(member, path);
+            if (offsets[1] > dataLength)
+                throw new Gpt2Exception($"{path}: tensor '{member.Name}' has data offsets [{string.Join(", ", offsets)}] outside the {dataLength}-byte data section (truncated file?)");
+            var view = new TensorView(member.Name, dtype, shape, file.Address + (nint)(dataStart + offsets[0]));
+            long? needed = CheckpointFiles.ByteCount(shape, dtype.SizeOf());
+            if (needed != offsets[1] - offsets[0])
+                throw new Gpt2Exception($"{path}: tensor '{member.Name}' has {offsets[1] - offsets[0]} bytes, but shape {view.ShapeText} of {dtype} needs {needed?.ToString() ?? "more than 2^63"}");
+            tensors[member.Name] = view;
+            ranges.Add((offsets[0], offsets[1], member.Name));
         }
 
         long expected = 0;
@@ -97,6 +90,54 @@ public sealed class SafetensorsFile : IDisposable
         }
         if (expected != dataLength) throw new Gpt2Exception($"{path}: the data section is {dataLength} bytes but the tensors cover {expected}");
         return (tensors, metadata);
+    }
+
+    private static JsonDocument ParseJson(ReadOnlySpan<byte> header, string path)
+    {
+        // The JSON reader checks UTF-8 only where a string is read, and then throws InvalidOperationException.
+        if (!Utf8.IsValid(header)) throw new Gpt2Exception($"{path}: the safetensors header is not valid UTF-8");
+        try
+        {
+            var reader = new Utf8JsonReader(header, new JsonReaderOptions { AllowTrailingCommas = false });
+            return JsonDocument.ParseValue(ref reader);
+        }
+        catch (JsonException e)
+        {
+            throw new Gpt2Exception($"{path}: the safetensors header is not valid JSON ({e.Message})", e);
+        }
+    }
+
+    /// <summary>
+    /// A tensor's header entry, <c>{"dtype": "F32", "shape": [d0, d1...], "data_offsets": [begin, end]}</c>, checked
+    /// member by member so that a corrupt header is described in those terms.
+    /// </summary>
+    private static (TensorDType DType, int[] Shape, long[] Offsets) ReadEntry(JsonProperty tensor, string path)
+    {
+        Gpt2Exception Error(string problem) => new($"{path}: tensor '{tensor.Name}' {problem}");
+        if (tensor.Value.ValueKind != JsonValueKind.Object)
+            throw Error($"must be an object with 'dtype', 'shape' and 'data_offsets', not {Excerpt(tensor.Value)}");
+        JsonElement Member(string key, JsonValueKind kind, string expected)
+        {
+            if (!tensor.Value.TryGetProperty(key, out var value)) throw Error($"has no '{key}'");
+            return value.ValueKind == kind ? value : throw Error($"has '{key}' {Excerpt(value)}; expected {expected}");
+        }
+
+        var dtype = ParseDType(Member("dtype", JsonValueKind.String, "a string such as \"F32\"").GetString(), tensor.Name, path);
+        var shape = Member("shape", JsonValueKind.Array, "a list of dimensions");
+        int[] dimensions = [.. shape.EnumerateArray().Select(d => d.ValueKind == JsonValueKind.Number && d.TryGetInt32(out int n) && n >= 0 ? n
+            : throw Error($"has shape {Excerpt(shape)}; dimensions are integers from 0 to {int.MaxValue}"))];
+        var offsets = Member("data_offsets", JsonValueKind.Array, "[begin, end]");
+        long[] range = [.. offsets.EnumerateArray().Select(o => o.ValueKind == JsonValueKind.Number && o.TryGetInt64(out long n) ? n : -1)];
+        if (range is not [>= 0 and var begin, var end] || end < begin)
+            throw Error($"has data_offsets {Excerpt(offsets)}; expected [begin, end], byte offsets with begin <= end");
+        return (dtype, dimensions, range);
+    }
+
+    /// <summary>The JSON text of <paramref name="value"/> on one line and cut short: enough to recognise it in the header.</summary>
+    private static string Excerpt(JsonElement value)
+    {
+        string text = Regex.Replace(value.GetRawText(), @"\s*[\r\n]\s*", " ");
+        return text.Length <= 40 ? text : text[..37] + "...";
     }
 
     private static TensorDType ParseDType(string? text, string name, string path) => text switch

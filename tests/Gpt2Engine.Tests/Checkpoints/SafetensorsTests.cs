@@ -57,7 +57,24 @@ public class SafetensorsTests
     [InlineData("""{"a":{"dtype":"F32","shape":[1],"data_offsets":[0,4]}}""", 8, null, "the tensors cover 4")]
     [InlineData("""{"a":{"dtype":"F32","shape":[2147483647,2147483647,2147483647],"data_offsets":[0,4]}}""", 4, null, "needs more than 2^63")]
     [InlineData("""{"a":{"dtype":"Q4","shape":[1],"data_offsets":[0,4]}}""", 4, null, "unsupported dtype 'Q4'")]
-    [InlineData("""{"a":{"dtype":"F32","shape":[1]}}""", 4, null, "corrupt safetensors header")]
+    [InlineData("""{"a":{"dtype":"F32","shape":[1]}}""", 4, null, "tensor 'a' has no 'data_offsets'")]
+    [InlineData("""{"a":{"shape":[2],"data_offsets":[0,8]}}""", 8, null, "tensor 'a' has no 'dtype'")]
+    [InlineData("""{"a":{"dtype":"F32","data_offsets":[0,8]}}""", 8, null, "tensor 'a' has no 'shape'")]
+    [InlineData("""{"a":{"dtype":32,"shape":[2],"data_offsets":[0,8]}}""", 8, null, "tensor 'a' has 'dtype' 32; expected a string such as \"F32\"")]
+    [InlineData("""{"a":{"dtype":"F32","shape":"2","data_offsets":[0,8]}}""", 8, null, "tensor 'a' has 'shape' \"2\"; expected a list of dimensions")]
+    [InlineData("""{"a":{"dtype":"F32","shape":[2,-1],"data_offsets":[0,8]}}""", 8, null, "tensor 'a' has shape [2,-1]; dimensions are integers from 0 to 2147483647")]
+    [InlineData("""{"a":{"dtype":"F32","shape":[2.5],"data_offsets":[0,8]}}""", 8, null, "tensor 'a' has shape [2.5]; dimensions are integers")]
+    [InlineData("""{"a":{"dtype":"F32","shape":[2,"x"],"data_offsets":[0,8]}}""", 8, null, "tensor 'a' has shape [2,\"x\"]; dimensions are integers")]
+    [InlineData("{\"a\":{\"dtype\":\"F32\",\"shape\":[\n  2,\n  -1\n],\"data_offsets\":[0,8]}}", 8, null, "tensor 'a' has shape [ 2, -1 ]; dimensions")] // on one line
+    [InlineData("""{"a":{"dtype":"F32","shape":[2],"data_offsets":{"begin":0}}}""", 8, null, "tensor 'a' has 'data_offsets' {\"begin\":0}; expected [begin, end]")]
+    [InlineData("""{"a":{"dtype":"F32","shape":[2],"data_offsets":[0,4,8]}}""", 8, null, "tensor 'a' has data_offsets [0,4,8]; expected [begin, end], byte offsets with begin <= end")]
+    [InlineData("""{"a":{"dtype":"F32","shape":[2],"data_offsets":[8,0]}}""", 8, null, "tensor 'a' has data_offsets [8,0]; expected [begin, end]")]
+    [InlineData("""{"a":{"dtype":"F32","shape":[2],"data_offsets":[-8,0]}}""", 8, null, "tensor 'a' has data_offsets [-8,0]; expected [begin, end]")]
+    [InlineData("""{"a":[1,2]}""", 8, null, "tensor 'a' must be an object with 'dtype', 'shape' and 'data_offsets', not [1,2]")]
+    [InlineData("""{"__metadata__":"pt","a":{"dtype":"F32","shape":[2],"data_offsets":[0,8]}}""", 8, null, "'__metadata__' must be an object of strings, not \"pt\"")]
+    [InlineData("""{"__metadata__":{"n_layer":12},"a":{"dtype":"F32","shape":[2],"data_offsets":[0,8]}}""", 8, null, "metadata value 'n_layer' is not a string")]
+    [InlineData("""{"a":{"dtype":"F32","shape":[2],"data_offsets":[0,8]},"a":{"dtype":"F32","shape":[2],"data_offsets":[0,8]}}""", 8, null, "duplicate header entry 'a'")]
+    [InlineData("""{"a":{"dtype":"F32","shape":[2],"data_offsets":[0,8]}""", 8, null, "the safetensors header is not valid JSON (")]
     public void Header_is_validated(string json, int dataLength, ulong? headerLength, string? error)
     {
         using var dir = new TempDir();
@@ -69,8 +86,20 @@ public class SafetensorsTests
             return;
         }
         var e = Assert.Throws<Gpt2Exception>(() => SafetensorsFile.Open(path));
-        Assert.Contains(path, e.Message);
+        Assert.StartsWith($"{path}: ", e.Message);
         Assert.Contains(error, e.Message);
+        Assert.DoesNotContain('\n', e.Message);
+    }
+
+    [Fact]
+    public void Header_that_is_not_utf8_is_rejected()
+    {
+        using var dir = new TempDir();
+        string path = WriteRaw(dir, """{"a?":{"dtype":"F32","shape":[2],"data_offsets":[0,8]}}""", 8);
+        byte[] bytes = File.ReadAllBytes(path);
+        bytes[8 + 3] = 0xFF; // the '?' of the tensor's name: never a byte of UTF-8
+        File.WriteAllBytes(path, bytes);
+        Assert.Equal($"{path}: the safetensors header is not valid UTF-8", Assert.Throws<Gpt2Exception>(() => SafetensorsFile.Open(path)).Message);
     }
 
     [Fact]
