@@ -40,15 +40,24 @@ public sealed class ReferenceValidatorTests : IDisposable
     public void The_same_weights_as_a_TensorFlow_bundle_pass_too()
     {
         string bundle = Path.Combine(_temp, "bundle");
-        using (var weights = CheckpointLoader.Load(TinyFixture.ModelPath))
-            Gpt2Checkpoints.WriteTensorFlowBundle(bundle, weights);
-        Assert.True(File.Exists(Path.Combine(bundle, "hparams.json")));
-        using var loaded = CheckpointLoader.Load(bundle);
-        Assert.StartsWith("TensorFlow", loaded.Source, StringComparison.OrdinalIgnoreCase);
+        WriteOpenAiBundle(bundle);
+        using var loaded = CheckpointLoader.Load(bundle, verifyChecksums: true);
+        Assert.StartsWith("TensorFlow bundle", loaded.Source);
         using var backend = new CpuBackend(1);
         var report = ReferenceValidator.Validate(loaded, backend, TinyFixture.ExpectedPath);
-        Assert.Equal(8, report.Results.Count);
+        Assert.Equal(["logits", "loss", "greedy_logits", "greedy", "grad.*", "losses", "updated.*", "updated key bias"], report.Results.Select(r => r.Name));
         Assert.All(report.Results, r => Assert.True(r.Passed, r.ToString()));
+    }
+
+    [Fact]
+    public void The_bundle_writer_lays_out_the_documented_bytes()
+    {
+        string expected = Path.Combine(_temp, "by-hand"), written = Path.Combine(_temp, "written");
+        WriteOpenAiBundle(expected);
+        using (var weights = CheckpointLoader.Load(TinyFixture.ModelPath))
+            Gpt2Checkpoints.WriteTensorFlowBundle(written, weights);
+        foreach (string file in new[] { "model.ckpt.data-00000-of-00001", "model.ckpt.index", "checkpoint", "hparams.json" })
+            Assert.True(File.ReadAllBytes(Path.Combine(expected, file)).AsSpan().SequenceEqual(File.ReadAllBytes(Path.Combine(written, file))), file);
     }
 
     [Fact]
@@ -165,5 +174,73 @@ public sealed class ReferenceValidatorTests : IDisposable
         file.Write(json);
         data.Position = 0;
         data.CopyTo(file);
+    }
+
+    /// <summary>OpenAI's names for a layer's tensors (shared/docs/openai-checkpoint.md §3), by their Hugging Face names.</summary>
+    private static readonly Dictionary<string, string> OpenAiLayerNames = new()
+    {
+        ["ln_1.weight"] = "ln_1/g", ["ln_1.bias"] = "ln_1/b",
+        ["attn.c_attn.weight"] = "attn/c_attn/w", ["attn.c_attn.bias"] = "attn/c_attn/b",
+        ["attn.c_proj.weight"] = "attn/c_proj/w", ["attn.c_proj.bias"] = "attn/c_proj/b",
+        ["ln_2.weight"] = "ln_2/g", ["ln_2.bias"] = "ln_2/b",
+        ["mlp.c_fc.weight"] = "mlp/c_fc/w", ["mlp.c_fc.bias"] = "mlp/c_fc/b",
+        ["mlp.c_proj.weight"] = "mlp/c_proj/w", ["mlp.c_proj.bias"] = "mlp/c_proj/b",
+    };
+
+    /// <summary>
+    /// The tiny fixture as OpenAI released GPT-2, laid out here from the documents rather than by the engine's writer
+    /// (shared/docs/openai-checkpoint.md §1-3, tf-tensor-bundle.md §5): the fixture's tensors renamed (model/h0/...),
+    /// conv1d weights given a leading 1 ([1, in, out]: the same bytes as Hugging Face's [in, out]), then packed back to
+    /// back in bytewise name order in the .data file. Only the .index encoding is the engine's,
+    /// <see cref="TensorBundleWriter.BuildIndex"/>, which reproduces TensorFlow's own index files byte for byte
+    /// (TensorBundleFixtureTests).
+    /// </summary>
+    private static void WriteOpenAiBundle(string directory)
+    {
+        var tensors = new List<(string Name, int[] Shape, byte[] Bytes)>();
+        foreach (var (name, shape, bytes) in ReadFixtureTensors())
+        {
+            string openAi = name.Split('.', 3) switch
+            {
+                ["h", string layer, string rest] => $"model/h{layer}/{OpenAiLayerNames[rest]}",
+                ["ln_f", "weight"] => "model/ln_f/g",
+                ["ln_f", "bias"] => "model/ln_f/b",
+                [string embedding, "weight"] => "model/" + embedding, // wte, wpe
+                _ => throw new InvalidDataException($"the fixture has an unexpected tensor '{name}'"),
+            };
+            tensors.Add((openAi, openAi.EndsWith("/w", StringComparison.Ordinal) ? [1, .. shape] : shape, bytes));
+        }
+        tensors.Sort((a, b) => Encoding.UTF8.GetBytes(a.Name).AsSpan().SequenceCompareTo(Encoding.UTF8.GetBytes(b.Name)));
+
+        Directory.CreateDirectory(directory);
+        var data = new MemoryStream();
+        var entries = new List<BundleEntry>();
+        foreach (var (name, shape, bytes) in tensors)
+        {
+            const int DtFloat = 1;
+            entries.Add(new BundleEntry(name, DtFloat, TensorDType.F32, shape, ShardId: 0, data.Length, bytes.Length, Crc32C.Mask(Crc32C.Compute(bytes))));
+            data.Write(bytes);
+        }
+        File.WriteAllBytes(Path.Combine(directory, "model.ckpt.data-00000-of-00001"), data.ToArray());
+        File.WriteAllBytes(Path.Combine(directory, "model.ckpt.index"), TensorBundleWriter.BuildIndex(entries, shardCount: 1));
+        File.WriteAllText(Path.Combine(directory, "checkpoint"), "model_checkpoint_path: \"model.ckpt\"\nall_model_checkpoint_paths: \"model.ckpt\"\n");
+        // The fixture's config.json (V=96, 32 positions, C=64, 4 heads, 2 layers) in hparams.json's keys and format.
+        File.WriteAllText(Path.Combine(directory, "hparams.json"), "{\n  \"n_vocab\": 96,\n  \"n_ctx\": 32,\n  \"n_embd\": 64,\n  \"n_head\": 4,\n  \"n_layer\": 2\n}\n");
+    }
+
+    /// <summary>Every tensor of the fixture's model.safetensors (all F32), read from its JSON header and data offsets.</summary>
+    private static IEnumerable<(string Name, int[] Shape, byte[] Bytes)> ReadFixtureTensors()
+    {
+        byte[] file = File.ReadAllBytes(TinyFixture.ModelPath);
+        int dataStart = 8 + (int)BinaryPrimitives.ReadUInt64LittleEndian(file);
+        using var header = JsonDocument.Parse(file.AsMemory(8, dataStart - 8));
+        foreach (var tensor in header.RootElement.EnumerateObject().Where(t => t.Name != "__metadata__"))
+        {
+            Assert.Equal("F32", tensor.Value.GetProperty("dtype").GetString());
+            int[] shape = [.. tensor.Value.GetProperty("shape").EnumerateArray().Select(d => d.GetInt32())];
+            var offsets = tensor.Value.GetProperty("data_offsets");
+            int begin = offsets[0].GetInt32(), end = offsets[1].GetInt32();
+            yield return (tensor.Name, shape, file[(dataStart + begin)..(dataStart + end)]);
+        }
     }
 }
