@@ -12,7 +12,7 @@ internal static class DetokenizeCommand
         options.AddTo(command);
         command.SetAction(new Func<ParseResult, int>(parse =>
         {
-            StandardOutput.EnsureWritable(parse.InvocationConfiguration.Output);
+            StandardStreams.EnsureOutputWritable(parse.InvocationConfiguration.Output);
             var tokenizer = options.Tokenizer(parse);
             foreach (var (name, bytes) in options.Inputs(parse))
             {

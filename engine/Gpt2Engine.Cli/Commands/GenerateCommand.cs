@@ -59,7 +59,7 @@ internal static class GenerateCommand
             SlidingWindow = parse.GetValue(SlidingWindow),
         };
         options.Validate();
-        using var stdout = StandardOutput.Open(parse.InvocationConfiguration.Output);
+        using var stdout = StandardStreams.OpenOutput(parse.InvocationConfiguration.Output);
 
         // Notes (which weights, which device) wait until the prompt has been read and checked, so that an error is
         // the only line on stderr.
@@ -138,6 +138,7 @@ internal static class GenerateCommand
         }
         else if (text is null && Console.IsInputRedirected && ReferenceEquals(parse.InvocationConfiguration.Output, Console.Out))
         {
+            StandardStreams.EnsureInputReadable();
             text = Console.In.ReadToEnd();
         }
         return tokenizer.Encode(text ?? "", allowSpecial: !parse.GetValue(NoSpecial));

@@ -60,6 +60,7 @@ internal sealed class TokenizerOptions
         {
             if (file == "-")
             {
+                StandardStreams.EnsureInputReadable();
                 using var stdin = Console.OpenStandardInput();
                 var bytes = new MemoryStream();
                 stdin.CopyTo(bytes);

@@ -128,6 +128,14 @@ public class GenerateCommandTests
         AssertOneLineError(result, "standard output is closed");
     }
 
+    /// <summary>A closed standard input is said to be closed, not waited on forever (the runtime reuses descriptor 0 for a pipe of its own).</summary>
+    [LinuxFact]
+    public async Task A_closed_standard_input_is_a_one_line_error()
+    {
+        AssertOneLineError(await CliProcess.FinishAsync(CliProcess.StartInShell("<&-", "generate", "--weights", TinyFixture.ModelPath, "--device", "cpu")), "standard input is closed");
+        AssertOneLineError(await CliProcess.FinishAsync(CliProcess.StartInShell("<&-", "tokenize")), "standard input is closed");
+    }
+
     [LinuxFact]
     public async Task A_full_disk_is_an_error_not_a_reader_gone()
     {

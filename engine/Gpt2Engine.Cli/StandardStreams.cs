@@ -3,15 +3,15 @@ using Microsoft.Win32.SafeHandles;
 
 namespace Gpt2Engine.Cli;
 
-/// <summary>The process's standard output, for the commands that write to it.</summary>
-internal static partial class StandardOutput
+/// <summary>The process's standard input and output, for the commands that read or write them.</summary>
+internal static partial class StandardStreams
 {
     /// <summary>
     /// Throws a one-line error when standard output is not open for writing: a process started with <c>&gt;&amp;-</c>
     /// has no descriptor 1, or the runtime has reused it for a file it reads, and the first write would fail with
     /// "Access to the path is denied". Only for the console (tests run commands with their own writers).
     /// </summary>
-    public static void EnsureWritable(TextWriter output)
+    public static void EnsureOutputWritable(TextWriter output)
     {
         if (!ReferenceEquals(output, Console.Out) || OperatingSystem.IsWindows()) return;
         int flags = Fcntl(1, GetStatusFlags);
@@ -25,15 +25,31 @@ internal static partial class StandardOutput
     /// writes to the same file would land on top of ours. When the command runs with another writer (tests), the
     /// bytes go there.
     /// </summary>
-    public static Stream Open(TextWriter output)
+    public static Stream OpenOutput(TextWriter output)
     {
         if (!ReferenceEquals(output, Console.Out)) return new TextWriterStream(output);
         if (OperatingSystem.IsWindows()) return Console.OpenStandardOutput();
-        EnsureWritable(output);
+        EnsureOutputWritable(output);
         var descriptor = new FileStream(new SafeFileHandle(1, ownsHandle: false), FileAccess.Write, bufferSize: 0);
         if (!descriptor.CanSeek) return descriptor;
         descriptor.Dispose();
         return Console.OpenStandardOutput();
+    }
+
+    /// <summary>
+    /// Throws a one-line error when standard input can never end: a process started with <c>&lt;&amp;-</c> has no
+    /// descriptor 0, the runtime reuses it for the read end of a pipe of its own, and a read would wait forever on a
+    /// writer that is the process itself. (Linux: the descriptors are in /proc/self/fd.)
+    /// </summary>
+    public static void EnsureInputReadable()
+    {
+        if (!OperatingSystem.IsLinux()) return;
+        string? input = new FileInfo("/proc/self/fd/0").LinkTarget;
+        if (input is null || !input.StartsWith("pipe:", StringComparison.Ordinal)) return;
+        foreach (string path in Directory.GetFileSystemEntries("/proc/self/fd"))
+            if (int.TryParse(Path.GetFileName(path), out int descriptor) && descriptor != 0 && new FileInfo(path).LinkTarget == input
+                && Fcntl(descriptor, GetStatusFlags) is var flags && flags != -1 && (flags & AccessModeMask) != ReadOnly)
+                throw new Gpt2Exception("standard input is closed");
     }
 
     private const int GetStatusFlags = 3, AccessModeMask = 3, ReadOnly = 0; // F_GETFL, O_ACCMODE, O_RDONLY (Linux and macOS)
