@@ -13,7 +13,7 @@ internal static class GenerateCommand
 {
     private static readonly Option<string?> Weights = new("--weights") { Description = "Weights: a size (124M, 355M, 774M, 1558M or 117M, 345M, 762M, 1542M), a directory or a .safetensors file (default: weights/124M if present, else the demo model)" };
     private static readonly Option<string?> Prompt = new("--prompt") { Description = "The prompt text (default: standard input when redirected, else an unconditional sample)" };
-    private static readonly Option<FileInfo?> PromptFile = new("--prompt-file") { Description = "Read the prompt from this UTF-8 file" };
+    private static readonly Option<FileInfo?> PromptFile = new("--prompt-file") { Description = "Read the prompt from this UTF-8 file (its final line break dropped, as from standard input)" };
     private static readonly Option<string?> PromptIds = new("--prompt-ids") { Description = "The prompt as token ids separated by spaces or commas, e.g. \"464 2068\"" };
     private static readonly Option<bool> Ids = new("--ids") { Description = "Print the new token ids, one per line, instead of text" };
     private static readonly Option<int> MaxTokens = new("--max-tokens") { Description = "New tokens per sample at most", DefaultValueFactory = _ => 128 };
@@ -134,15 +134,22 @@ internal static class GenerateCommand
         if (file is not null)
         {
             if (!file.Exists) throw new Gpt2Exception($"{file.FullName}: {(Directory.Exists(file.FullName) ? "is a folder, not a prompt file" : "prompt file not found")}");
-            text = File.ReadAllText(file.FullName, Encoding.UTF8);
+            text = WithoutFinalLineBreak(File.ReadAllText(file.FullName, Encoding.UTF8));
         }
         else if (text is null && Console.IsInputRedirected && ReferenceEquals(parse.InvocationConfiguration.Output, Console.Out))
         {
             StandardStreams.EnsureInputReadable();
-            text = Console.In.ReadToEnd();
+            text = WithoutFinalLineBreak(Console.In.ReadToEnd());
         }
         return tokenizer.Encode(text ?? "", allowSpecial: !parse.GetValue(NoSpecial));
     }
+
+    /// <summary>
+    /// A file's or standard input's text without its one final line break, which editors and <c>echo</c> add: the
+    /// model should continue "Once upon a time", not start a new line after it. A blank line at the end keeps one.
+    /// </summary>
+    internal static string WithoutFinalLineBreak(string text) =>
+        text.EndsWith("\r\n", StringComparison.Ordinal) ? text[..^2] : text.EndsWith('\n') ? text[..^1] : text;
 
     private static int[] ParseIds(string text)
     {

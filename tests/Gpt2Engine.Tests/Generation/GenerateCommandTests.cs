@@ -1,4 +1,5 @@
 using Gpt2Engine.Cli;
+using Gpt2Engine.Cli.Commands;
 using Xunit;
 
 namespace Gpt2Engine.Tests.Generation;
@@ -88,6 +89,24 @@ public class GenerateCommandTests
     public void Bad_prompt_ids_are_one_line_errors(string ids, string named)
     {
         AssertOneLineError(Run("generate", "--weights", TinyFixture.ModelPath, "--prompt-ids", ids), named);
+    }
+
+    /// <summary>A prompt file (and standard input) loses its one final line break, which editors and echo add, and keeps any other.</summary>
+    [Theory]
+    [InlineData("\n", "")]
+    [InlineData("\r\n", "")]
+    [InlineData("\n\n", "\n")]
+    [InlineData("", "")]
+    public void A_prompt_files_final_line_break_is_dropped(string ending, string kept)
+    {
+        using var model = new Evaluation.RandomGpt2Model(); // the tiny fixture's 96 tokens cannot spell text
+        string file = model.WriteFile("prompt.txt", "Once upon a time" + ending);
+        string[] greedy = ["--weights", model.WeightsPath, "--greedy", "--max-tokens", "3", "--ids", "--quiet"];
+        var fromFile = Run(["generate", "--prompt-file", file, .. greedy]);
+        var fromText = Run(["generate", "--prompt", "Once upon a time" + kept, .. greedy]);
+        Assert.Equal(0, fromFile.Code);
+        Assert.Equal(fromText.Out, fromFile.Out);
+        Assert.Equal("Once upon a time" + kept, GenerateCommand.WithoutFinalLineBreak("Once upon a time" + ending));
     }
 
     [Fact]
