@@ -47,23 +47,17 @@ public static class TrainingBenchmark
             BatchSize = batchSize,
             SequenceLength = sequenceLength,
         };
+        bool handedOver = false; // Trainer.Open owns the backend from its call on, failing or not
         try
         {
             if (steps <= 0) throw new Gpt2Exception($"--steps {steps} must be positive");
             options.Validate();
-        }
-        catch
-        {
-            backend.Dispose();
-            throw;
-        }
-        TemporaryPaths.Process.Create(data, () => Directory.CreateDirectory(data));
-        try
-        {
+            TemporaryPaths.Process.Create(data, () => Directory.CreateDirectory(data));
             var rng = new SplitMix64(1);
             var tokens = new ushort[(steps + 1) * (long)batchSize * sequenceLength + 1];
             foreach (ref ushort token in tokens.AsSpan()) token = (ushort)rng.NextBelow((ulong)config.VocabSize);
             TokenShard.Write(Path.Combine(data, "train_000.bin"), tokens);
+            handedOver = true;
             using var trainer = Trainer.Open(options, backend);
             trainer.TrainStep(); // warm-up: first-touch allocation, JIT
             double milliseconds = 0;
@@ -77,6 +71,7 @@ public static class TrainingBenchmark
         }
         finally
         {
+            if (!handedOver) backend.Dispose();
             TemporaryPaths.Process.Delete(data);
         }
     }
