@@ -7,15 +7,16 @@ namespace Gpt2Engine.Cli;
 internal static partial class StandardStreams
 {
     /// <summary>
-    /// Throws a one-line error when standard output is not open for writing: a process started with <c>&gt;&amp;-</c>
-    /// has no descriptor 1, or the runtime has reused it for a file it reads, and the first write would fail with
-    /// "Access to the path is denied". Only for the console (tests run commands with their own writers).
+    /// Throws a one-line error when standard output is closed. A process started with <c>&gt;&amp;-</c> has no descriptor
+    /// 1, and the runtime may reuse it for a file it reads (a write would fail with "Access to the path is denied") or
+    /// for one end of a pipe of its own (the output would vanish into it). Only for the console (tests run commands
+    /// with their own writers).
     /// </summary>
     public static void EnsureOutputWritable(TextWriter output)
     {
         if (!ReferenceEquals(output, Console.Out) || OperatingSystem.IsWindows()) return;
         int flags = Fcntl(1, GetStatusFlags);
-        if (flags == -1 || (flags & AccessModeMask) == ReadOnly) throw new Gpt2Exception("standard output is closed");
+        if (flags == -1 || (flags & AccessModeMask) == ReadOnly || IsOwnPipe(1)) throw new Gpt2Exception("standard output is closed");
     }
 
     /// <summary>
@@ -37,23 +38,35 @@ internal static partial class StandardStreams
     }
 
     /// <summary>
-    /// Throws a one-line error when standard input can never end: a process started with <c>&lt;&amp;-</c> has no
-    /// descriptor 0, the runtime reuses it for the read end of a pipe of its own, and a read would wait forever on a
-    /// writer that is the process itself. (Linux: the descriptors are in /proc/self/fd.)
+    /// Throws a one-line error when standard input is closed: a process started with <c>&lt;&amp;-</c> has no descriptor
+    /// 0, the runtime reuses it for one end of a pipe of its own, and a read would wait forever on a writer that is
+    /// the process itself.
     /// </summary>
     public static void EnsureInputReadable()
     {
-        if (!OperatingSystem.IsLinux()) return;
-        string? input = new FileInfo("/proc/self/fd/0").LinkTarget;
-        if (input is null || !input.StartsWith("pipe:", StringComparison.Ordinal)) return;
+        if (IsOwnPipe(0)) throw new Gpt2Exception("standard input is closed");
+    }
+
+    /// <summary>
+    /// Whether <paramref name="descriptor"/> is one end of a pipe whose other end this process holds too: not a stream
+    /// from or to anyone else, but the runtime's own pipe, put where a closed standard stream was. (Linux, through
+    /// /proc/self/fd; elsewhere false.)
+    /// </summary>
+    private static bool IsOwnPipe(int descriptor)
+    {
+        if (!OperatingSystem.IsLinux()) return false;
+        string? pipe = new FileInfo($"/proc/self/fd/{descriptor}").LinkTarget;
+        if (pipe is null || !pipe.StartsWith("pipe:", StringComparison.Ordinal)) return false;
+        int mode = Fcntl(descriptor, GetStatusFlags) & AccessModeMask;
         foreach (string path in Directory.GetFileSystemEntries("/proc/self/fd"))
-            if (int.TryParse(Path.GetFileName(path), out int descriptor) && descriptor != 0 && new FileInfo(path).LinkTarget == input
-                && Fcntl(descriptor, GetStatusFlags) is var flags && flags != -1 && (flags & AccessModeMask) != ReadOnly)
-                throw new Gpt2Exception("standard input is closed");
+            if (int.TryParse(Path.GetFileName(path), out int other) && other != descriptor && new FileInfo(path).LinkTarget == pipe
+                && Fcntl(other, GetStatusFlags) is var flags && flags != -1 && (flags & AccessModeMask) != mode)
+                return true;
+        return false;
     }
 
     private const int GetStatusFlags = 3, AccessModeMask = 3, ReadOnly = 0; // F_GETFL, O_ACCMODE, O_RDONLY (Linux and macOS)
 
-    [LibraryImport("libc", EntryPoint = "fcntl", SetLastError = true)]
+    [LibraryImport("libc", EntryPoint = "fcntl")]
     private static partial int Fcntl(int descriptor, int command);
 }

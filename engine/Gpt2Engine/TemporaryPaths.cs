@@ -7,7 +7,7 @@ namespace Gpt2Engine;
 /// process end (the CLI does). Creating, keeping and deleting hold one lock, so each path is either deleted there or
 /// never created.
 /// </summary>
-public sealed class TemporaryPaths
+internal sealed class TemporaryPaths
 {
     public static TemporaryPaths Process { get; } = new();
 

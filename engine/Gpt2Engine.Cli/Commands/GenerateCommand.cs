@@ -25,7 +25,7 @@ internal static class GenerateCommand
     private static readonly Option<int> Samples = new("--samples") { Description = "Continuations of the prompt, decoded as one batch and printed at the end under headers", DefaultValueFactory = _ => 1 };
     private static readonly Option<string?> Stop = new("--stop") { Description = "End a sample once its text contains this (it is printed)" };
     private static readonly Option<bool> NoSpecial = new("--no-special") { Description = "Treat <|endoftext|> in the prompt as plain text" };
-    private static readonly Option<bool> Truncate = new("--truncate") { Description = "Keep the last context-length tokens of a prompt that is too long, instead of failing" };
+    private static readonly Option<bool> Truncate = new("--truncate") { Description = "Drop a long prompt's first tokens to leave room for --max-tokens (keeping at least half the context), instead of failing or stopping early" };
     private static readonly Option<bool> SlidingWindow = new("--sliding-window") { Description = "At the end of the context, continue from its last half (re-fed) instead of stopping" };
     private static readonly Option<int> Threads = new("--threads") { Description = "CPU threads (0 = all cores)", DefaultValueFactory = _ => 0 };
     private static readonly Option<string> Device = new("--device") { Description = BackendFactory.Help, DefaultValueFactory = _ => "auto" };

@@ -34,10 +34,11 @@ internal static partial class CheckpointFiles
         string? directory = Path.GetDirectoryName(Path.GetFullPath(path));
         if (directory is not null && !Directory.Exists(directory)) throw new Gpt2Exception($"{path}: cannot write: the folder {directory} does not exist");
         string temporary = $"{path}.tmp-{Path.GetRandomFileName()}";
-        var inFlight = TemporaryPaths.Process; // so that Ctrl-C, which skips the catch below, deletes it too
+        // Tracked so that Ctrl-C, which skips the catch below, deletes it too (FileShare.Delete: on Windows while it is open).
+        var inFlight = TemporaryPaths.Process;
         try
         {
-            using (var stream = inFlight.Create(temporary, () => new FileStream(temporary, FileMode.CreateNew, FileAccess.Write, FileShare.None, 1 << 20)))
+            using (var stream = inFlight.Create(temporary, () => new FileStream(temporary, FileMode.CreateNew, FileAccess.Write, FileShare.Delete, 1 << 20)))
             {
                 write(stream);
                 stream.Flush(flushToDisk: true);

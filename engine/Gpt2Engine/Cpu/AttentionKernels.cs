@@ -219,8 +219,11 @@ internal static unsafe class AttentionKernels
     /// </summary>
     private const int PromptQueryBlock = 64;
 
+    /// <summary>The fewest new positions attended in blocks of queries (at the vector levels).</summary>
+    internal const int BlockedFrom = 2 * PromptQueryBlock + 1;
+
     /// <summary>Whether T new positions are attended in blocks of queries (else query by query; the scalar path always).</summary>
-    private static bool InBlocks(SimdLevel level, int T) => level != SimdLevel.Scalar && T > 2 * PromptQueryBlock;
+    private static bool InBlocks(SimdLevel level, int T) => level != SimdLevel.Scalar && T >= BlockedFrom;
 
     /// <summary>
     /// Heads [start, end) of <see cref="ForwardCached"/> for several new positions, numbered (batch, head). Each head's

@@ -16,7 +16,13 @@ public sealed unsafe class CpuBackend : Backend
     private long _allocatedBytes;
 
     /// <summary>The most worker threads an operation may use.</summary>
-    public const int MaxThreads = 1024;
+    internal const int MaxThreads = 1024;
+
+    /// <summary>Throws a <see cref="Gpt2Exception"/> unless <paramref name="threads"/> is 0 (one per processor) or 1..<see cref="MaxThreads"/>.</summary>
+    internal static void CheckThreads(int threads)
+    {
+        if (threads is < 0 or > MaxThreads) throw new Gpt2Exception($"threads {threads} must be between 1 and {MaxThreads} (or 0: one per processor)");
+    }
 
     /// <param name="threads">Worker threads per operation (0: one per processor).</param>
     /// <param name="level">The vector width of the kernels (default: <see cref="CpuSimd.Level"/>).</param>
@@ -24,7 +30,7 @@ public sealed unsafe class CpuBackend : Backend
 
     private CpuBackend(int threads, SimdLevel level, bool emulate)
     {
-        if (threads is < 0 or > MaxThreads) throw new Gpt2Exception($"threads {threads} must be between 1 and {MaxThreads} (or 0: one per processor)");
+        CheckThreads(threads);
         Threads = threads > 0 ? threads : Environment.ProcessorCount;
         Level = level;
         if (!emulate && !CpuSimd.IsSupported(Level)) throw new Gpt2Exception($"this CPU does not accelerate {CpuSimd.Describe(Level)} vectors");
@@ -45,7 +51,7 @@ public sealed unsafe class CpuBackend : Backend
     /// </summary>
     public override void WarmUp(TensorDType weightType)
     {
-        const int T = 8, Blocked = 192, Long = 512, C = 64, NH = 2, V = 96; // Blocked: > 128 queries; Long: >= 512 rows
+        const int T = 8, Blocked = AttentionKernels.BlockedFrom, Long = MatmulKernels.ManyRows, C = 64, NH = 2, V = 96;
         using var b = new CpuBackend(1, Level, emulate: true); // this level was checked when this backend was made
         DeviceBuffer F32(long count) => b.Allocate(count);
         DeviceBuffer tokens = b.Allocate(T, TensorDType.I32), wte = b.Allocate((long)V * C, weightType), wpe = F32(T * C);
@@ -70,8 +76,9 @@ public sealed unsafe class CpuBackend : Backend
     public override string Name => $"cpu ({Threads} threads, {CpuSimd.Describe(Level)})";
 
     /// <summary>
-    /// Native memory, zeroed. A request that would take this backend's buffers past the machine's memory fails at once
-    /// with a clear error: Linux would grant it and the zeroing would then thrash or wake the OOM killer.
+    /// Native memory, zeroed. A request that would take this backend's buffers past the memory available to the process
+    /// (the machine's, or a container's limit, as the GC sees it) fails at once with a clear error: Linux would grant
+    /// it and the zeroing would then thrash or wake the OOM killer.
     /// </summary>
     public override DeviceBuffer Allocate(long count, TensorDType dtype = TensorDType.F32)
     {
@@ -82,7 +89,7 @@ public sealed unsafe class CpuBackend : Backend
         lock (_allocations)
         {
             if (_allocatedBytes + bytes > available)
-                throw new Gpt2Exception($"out of memory: {Gib(bytes)} more for buffers would make {Gib(_allocatedBytes + bytes)}, more than this machine's {Gib(available)}");
+                throw new Gpt2Exception($"out of memory: {Gib(bytes)} more for buffers would make {Gib(_allocatedBytes + bytes)}, more than the {Gib(available)} available to this process");
             _allocatedBytes += bytes;
         }
         void* memory;

@@ -39,7 +39,8 @@ internal static unsafe class MatmulKernels
     /// 124M shapes ran 3-20% faster so from 512 rows (2-3x for the wte gradient), and slower at 256 (768 x 2304: 145
     /// against 162 GFLOP/s in groups of panels).
     /// </summary>
-    private const int ManyRows = 512, RowBlock = 128;
+    internal const int ManyRows = 512;
+    private const int RowBlock = 128; // rows of A a thread takes at a time against a slab
     private const long SlabBytes = 2 << 20;
 
     [ThreadStatic] private static ScratchBuffer _packScratch; // one packed group of panels + one edge tile per thread

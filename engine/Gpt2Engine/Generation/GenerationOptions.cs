@@ -21,8 +21,8 @@ public sealed record GenerationOptions
     /// <summary>End a sample after the token that completes this text (the text itself is part of the output).</summary>
     public string? StopText { get; init; }
     /// <summary>
-    /// A prompt longer than the context keeps its last positions instead of being an error: as many as leave room for
-    /// <see cref="MaxTokens"/>, and at least half the context.
+    /// A prompt that leaves no room for <see cref="MaxTokens"/> new tokens keeps its last positions (as many as leave
+    /// that room, and at least half the context) instead of stopping early, or, longer than the context, being an error.
     /// </summary>
     public bool Truncate { get; init; }
     /// <summary>When the context is full, restart from the last half of it instead of stopping.</summary>

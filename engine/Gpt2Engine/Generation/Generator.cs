@@ -21,10 +21,11 @@ public sealed class Generator(Gpt2Model model, Gpt2Tokenizer? tokenizer = null)
 
     /// <summary>
     /// The positions the model will see for <paramref name="prompt"/>: the prompt itself, or &lt;|endoftext|&gt; for an
-    /// empty one (as OpenAI's unconditional samples), or, when it is too long and truncating, its last positions: as
-    /// many as leave room for <paramref name="maxTokens"/> new tokens, and at least half the context.
+    /// empty one (as OpenAI's unconditional samples). Truncating, a prompt that leaves no room for
+    /// <paramref name="maxTokens"/> new tokens keeps its last positions: as many as leave that room, and at least half
+    /// the context. Not truncating, a prompt longer than the context is an error.
     /// </summary>
-    public static int[] PreparePrompt(ReadOnlySpan<int> prompt, Gpt2Config config, bool truncate, int maxTokens)
+    internal static int[] PreparePrompt(ReadOnlySpan<int> prompt, Gpt2Config config, bool truncate, int maxTokens)
     {
         for (int i = 0; i < prompt.Length; i++)
             if ((uint)prompt[i] >= (uint)config.VocabSize)
@@ -35,11 +36,11 @@ public sealed class Generator(Gpt2Model model, Gpt2Tokenizer? tokenizer = null)
             return [Gpt2Config.EndOfText];
         }
         int context = config.ContextLength;
-        if (prompt.Length <= context) return prompt.ToArray();
-        if (!truncate) throw new Gpt2Exception($"the prompt is {prompt.Length} tokens, longer than the model's context of {context} (--truncate keeps its last tokens)");
+        if (!truncate && prompt.Length > context)
+            throw new Gpt2Exception($"the prompt is {prompt.Length} tokens, longer than the model's context of {context} (--truncate keeps its last tokens)");
         // The last new token is never fed back, so a prompt of context - maxTokens + 1 positions leaves room for all.
-        int keep = (int)Math.Clamp(context - (long)maxTokens + 1, Math.Max(1, context / 2), context);
-        return prompt[^keep..].ToArray();
+        int keep = truncate ? (int)Math.Clamp(context - (long)maxTokens + 1, Math.Max(1, context / 2), context) : context;
+        return prompt.Length <= keep ? prompt.ToArray() : prompt[^keep..].ToArray();
     }
 
     /// <summary>The same tokens as <see cref="GenerateAsync"/>, synchronously.</summary>
@@ -79,7 +80,7 @@ public sealed class Generator(Gpt2Model model, Gpt2Tokenizer? tokenizer = null)
         // or the whole context when the window slides.
         int contextLength = model.Config.ContextLength;
         int positions = options.SlidingWindow ? contextLength : (int)Math.Min(contextLength, (long)context.Length + options.MaxTokens - 1);
-        using var session = model.CreateSession(B, Math.Max(positions, context.Length));
+        using var session = model.CreateSession(B, positions);
         var clock = Stopwatch.StartNew();
         Feed(session, Repeat(context, B), context.Length, sampler, rngs, stopped, next);
         stats.PromptTokens += (long)B * context.Length;

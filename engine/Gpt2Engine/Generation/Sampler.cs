@@ -35,7 +35,7 @@ public sealed class Sampler
     }
 
     /// <summary>Throws a <see cref="Gpt2Exception"/> for a setting out of its range.</summary>
-    public static void Validate(float temperature, int topK, float topP)
+    internal static void Validate(float temperature, int topK, float topP)
     {
         if (!(temperature >= 0) || float.IsInfinity(temperature)) throw new Gpt2Exception($"temperature {temperature} must be a finite number >= 0 (0 = greedy)");
         if (topK < 0) throw new Gpt2Exception($"top-k {topK} must be >= 0 (0 = no limit)");

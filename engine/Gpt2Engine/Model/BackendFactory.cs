@@ -14,6 +14,7 @@ public static class BackendFactory
     /// </summary>
     public static Backend Create(string device, TextWriter? log = null, int threads = 0)
     {
+        CpuBackend.CheckThreads(threads); // before a GPU that ignores it is chosen: a bad count is an error on every machine
         string name = device.Trim().ToLowerInvariant();
         if (name == "cpu") return new CpuBackend(threads);
         if (name == "auto")

@@ -10,7 +10,7 @@ public sealed record Gpt2Config(int VocabSize, int ContextLength, int Channels, 
     public int HeadSize => Channels / Heads;
 
     /// <summary>The tensors of <see cref="ParameterLayout"/>: wte, wpe, twelve per layer, ln_f's weight and bias.</summary>
-    public long TensorCount => 4 + ParameterLayout.TensorsPerLayer * (long)Layers;
+    internal long TensorCount => 4 + ParameterLayout.TensorsPerLayer * (long)Layers;
 
     /// <summary>
     /// The parameters of <see cref="ParameterLayout"/>, counted without building it (its size grows with n_layer,

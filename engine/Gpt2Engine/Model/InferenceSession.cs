@@ -3,7 +3,8 @@ namespace Gpt2Engine.Model;
 /// <summary>
 /// Decoding with a KV cache: each call feeds the next T tokens of every sequence in the batch and costs T positions,
 /// not the whole prefix. Keys and values of every layer stay in [B, positions, C] buffers on the backend; the buffers
-/// of one call's positions grow to the most rows (B x T) a call has fed, a prompt's, so a session costs what it feeds.
+/// of one call's positions grow to the most rows (B x T) a call has fed (a prompt's, a sliding window's refill), so a
+/// session costs what it feeds.
 /// </summary>
 public sealed class InferenceSession : IDisposable
 {

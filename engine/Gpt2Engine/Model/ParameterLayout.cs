@@ -19,7 +19,7 @@ public sealed record ParameterSpec(string Name, int[] Shape, long Offset)
 /// </summary>
 public sealed class ParameterLayout
 {
-    public const int TensorsPerLayer = 12;
+    internal const int TensorsPerLayer = 12;
 
     public IReadOnlyList<ParameterSpec> Specs { get; }
     public long TotalCount { get; }

@@ -35,6 +35,9 @@ public sealed record TrainingBenchmarkResult(Gpt2Config Config, int BatchSize, i
 /// </summary>
 public static class TrainingBenchmark
 {
+    /// <summary>Timed steps at most (the warm-up step makes one more).</summary>
+    private const int MaxSteps = 1_000_000;
+
     public static TrainingBenchmarkResult Run(Gpt2Config config, int batchSize, int sequenceLength, int steps, Backend backend)
     {
         string data = Path.Combine(Path.GetTempPath(), "gpt2-train-bench-" + Path.GetRandomFileName());
@@ -50,11 +53,14 @@ public static class TrainingBenchmark
         bool handedOver = false; // Trainer.Open owns the backend from its call on, failing or not
         try
         {
-            if (steps <= 0) throw new Gpt2Exception($"--steps {steps} must be positive");
+            if (steps is <= 0 or >= MaxSteps) throw new Gpt2Exception($"--steps {steps} must be between 1 and {MaxSteps - 1}");
             options.Validate();
+            long tokenCount = (steps + 1) * (long)batchSize * sequenceLength + 1; // a shard of random tokens for every step
+            if (tokenCount > Array.MaxLength)
+                throw new Gpt2Exception($"{steps + 1} steps of {batchSize} x {sequenceLength} tokens need {tokenCount:N0} tokens of data, more than one shard holds ({Array.MaxLength:N0})");
             TemporaryPaths.Process.Create(data, () => Directory.CreateDirectory(data));
             var rng = new SplitMix64(1);
-            var tokens = new ushort[(steps + 1) * (long)batchSize * sequenceLength + 1];
+            var tokens = new ushort[tokenCount];
             foreach (ref ushort token in tokens.AsSpan()) token = (ushort)rng.NextBelow((ulong)config.VocabSize);
             TokenShard.Write(Path.Combine(data, "train_000.bin"), tokens);
             handedOver = true;

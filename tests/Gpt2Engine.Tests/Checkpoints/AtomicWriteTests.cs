@@ -6,15 +6,6 @@ using Xunit;
 
 namespace Gpt2Engine.Tests.Checkpoints;
 
-/// <summary>A fact that needs Linux: FIFOs made by mkfifo(1), file types told apart by statx(2).</summary>
-public sealed class LinuxFactAttribute : FactAttribute
-{
-    public LinuxFactAttribute()
-    {
-        if (!OperatingSystem.IsLinux()) Skip = "FIFOs and statx(2) are Linux's";
-    }
-}
-
 /// <summary>
 /// <see cref="CheckpointFiles.WriteAtomic(string, ReadOnlySpan{byte})"/> replaces regular files only and creates no
 /// folders. (Never tried on a device node: a regression would replace it, as it did /dev/full.)
@@ -67,7 +58,7 @@ public sealed class AtomicWriteTests : IDisposable
         AssertNoTemporaryFiles();
     }
 
-    [Fact]
+    [LinuxFact] // symbolic links need administrator rights or developer mode on Windows
     public void A_symbolic_link_to_a_regular_file_is_replaced_and_its_target_kept()
     {
         File.WriteAllText(_dir["target.bin"], "old");

@@ -1,4 +1,3 @@
-using System.Diagnostics;
 using System.Runtime.InteropServices;
 using Gpt2Engine.Model;
 using Xunit;
@@ -55,7 +54,7 @@ public sealed partial class TemporaryPathsTests : IDisposable
     }
 
     [LinuxFact]
-    public void Ctrl_c_during_convert_leaves_no_temporary_file()
+    public async Task Ctrl_c_during_convert_leaves_no_temporary_file()
     {
         // ~7M parameters: a 27 MB file, whose conversion to f32 writes for tens of milliseconds.
         var config = new Gpt2Config(Gpt2Config.Gpt2VocabSize, ContextLength: 64, Channels: 128, Layers: 2, Heads: 2);
@@ -65,18 +64,15 @@ public sealed partial class TemporaryPathsTests : IDisposable
         int interrupted = 0;
         for (int attempt = 0; attempt < 10 && interrupted < 2; attempt++)
         {
-            using var cli = Process.Start(new ProcessStartInfo(Path.Combine(AppContext.BaseDirectory, "gpt2-engine"),
-                ["convert", "--weights", _dir["model.safetensors"], "--dtype", "f32", "--out", output])
-            {
-                RedirectStandardOutput = true,
-                RedirectStandardError = true,
-            })!;
-            // Ctrl-C once the temporary file exists, while it is being written.
-            while (!cli.HasExited && Directory.GetFiles(_dir["out"], "*.tmp-*").Length == 0) Thread.Yield();
-            if (!cli.HasExited) Assert.Equal(0, Kill(cli.Id, SigInt));
-            cli.WaitForExit();
-            if (cli.ExitCode == 130) interrupted++;
-            else Assert.True(cli.ExitCode == 0, cli.StandardError.ReadToEnd()); // finished first: try again
+            using var cli = CliProcess.Start("convert", "--weights", _dir["model.safetensors"], "--dtype", "f32", "--out", output);
+            // Ctrl-C once the temporary file exists, while it is being written. (The command may finish first, and
+            // kill then find no such process: that attempt simply does not count.)
+            var deadline = DateTime.UtcNow + CliProcess.Timeout;
+            while (!cli.HasExited && Directory.GetFiles(_dir["out"], "*.tmp-*").Length == 0 && DateTime.UtcNow < deadline) Thread.Yield();
+            if (!cli.HasExited) Kill(cli.Id, SigInt);
+            var (code, _, error) = await CliProcess.FinishAsync(cli);
+            if (code == 130) interrupted++;
+            else Assert.True(code == 0, error); // finished first: try again
             Assert.Empty(Directory.GetFiles(_dir["out"], "*.tmp-*"));
         }
         Assert.True(interrupted > 0, "no attempt was interrupted while writing");

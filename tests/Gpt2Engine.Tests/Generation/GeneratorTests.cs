@@ -221,6 +221,11 @@ public class GeneratorTests
         Assert.Equal(generator.Generate(prompt[12..], greedy).ToList(), truncated);
         Assert.Equal(StopReason.MaxTokens, truncated[^1].Stop);
 
+        // A prompt that fits but leaves too little room is cut the same way: 30 + 10 - 1 positions exceed 32.
+        var fits = generator.Generate(prompt[10..], greedy with { MaxTokens = 10, Truncate = true }).ToList();
+        Assert.Equal(30 - (32 - 10 + 1), generator.Statistics.TruncatedTokens);
+        Assert.Equal(10, fits.Count);
+
         // More new tokens than the context holds: the prompt keeps half the context, and generation fills the rest.
         var beyond = generator.Generate(prompt, greedy with { MaxTokens = 100, Truncate = true }).ToList();
         Assert.Equal(40 - 16, generator.Statistics.TruncatedTokens);
