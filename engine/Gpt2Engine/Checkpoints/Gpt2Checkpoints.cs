@@ -38,9 +38,9 @@ public static class Gpt2Checkpoints
             return t with { Name = name, Shape = OpenAiNames.IsConvWeight(name) ? [1, .. t.Shape] : t.Shape };
         });
         TensorBundleWriter.Write(Path.Combine(directory, BundlePrefix), renamed);
-        CheckpointFiles.WriteAtomic(Path.Combine(directory, "checkpoint"),
+        AtomicFile.Write(Path.Combine(directory, "checkpoint"),
             Encoding.UTF8.GetBytes($"model_checkpoint_path: \"{BundlePrefix}\"\nall_model_checkpoint_paths: \"{BundlePrefix}\"\n"));
-        CheckpointFiles.WriteAtomic(Path.Combine(directory, "hparams.json"), Encoding.UTF8.GetBytes(ConfigFiles.ToHparamsJson(config)));
+        AtomicFile.Write(Path.Combine(directory, "hparams.json"), Encoding.UTF8.GetBytes(ConfigFiles.ToHparamsJson(config)));
     }
 
     /// <summary>Checks the arrays against the layout and pins them for the duration of <paramref name="write"/>.</summary>

@@ -50,7 +50,7 @@ public static class SafetensorsWriter
         int padding = (int)((DataAlignment - (8 + json.Length) % DataAlignment) % DataAlignment);
         json.Write(Encoding.ASCII.GetBytes(new string(' ', padding)));
 
-        CheckpointFiles.WriteAtomic(path, stream =>
+        AtomicFile.Write(path, stream =>
         {
             Span<byte> length = stackalloc byte[8];
             BinaryPrimitives.WriteUInt64LittleEndian(length, (ulong)json.Length);

@@ -20,11 +20,11 @@ public static class TensorBundleWriter
             offset += t.ByteLength;
         }
         byte[] index = BuildIndex(entries, shardCount: 1);
-        CheckpointFiles.WriteAtomic(TensorBundle.ShardPath(prefix, 0, 1), stream =>
+        AtomicFile.Write(TensorBundle.ShardPath(prefix, 0, 1), stream =>
         {
             foreach (var t in sorted) CheckpointFiles.WriteNative(stream, t.Address, t.ByteLength);
         });
-        CheckpointFiles.WriteAtomic(prefix + ".index", index);
+        AtomicFile.Write(prefix + ".index", index);
     }
 
     /// <summary>The <c>.index</c> file for these entries, byte for byte as TensorFlow writes it.</summary>

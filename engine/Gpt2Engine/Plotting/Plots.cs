@@ -1,6 +1,5 @@
 using System.Globalization;
 using System.Text;
-using Gpt2Engine.Checkpoints;
 using Gpt2Engine.Profiling;
 
 namespace Gpt2Engine.Plotting;
@@ -64,5 +63,5 @@ public static class Plots
     }
 
     /// <summary>Writes <paramref name="svg"/> to <paramref name="path"/> atomically (a temporary file, then a rename).</summary>
-    public static void WriteAtomically(string path, string svg) => CheckpointFiles.WriteAtomic(path, Encoding.UTF8.GetBytes(svg));
+    public static void WriteAtomically(string path, string svg) => AtomicFile.Write(path, Encoding.UTF8.GetBytes(svg));
 }

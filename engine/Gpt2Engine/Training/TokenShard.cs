@@ -65,7 +65,7 @@ public sealed class TokenShard : IDisposable
         BinaryPrimitives.WriteUInt64LittleEndian(bytes.AsSpan(16), (ulong)tokens.Length);
         if (!BitConverter.IsLittleEndian) throw new PlatformNotSupportedException("token shards are little-endian");
         MemoryMarshal.AsBytes(tokens).CopyTo(bytes.AsSpan(HeaderBytes));
-        CheckpointFiles.WriteAtomic(path, stream => stream.Write(bytes));
+        AtomicFile.Write(path, stream => stream.Write(bytes));
     }
 
     public void Dispose() => _file.Dispose();

@@ -43,7 +43,7 @@ public static class TrainingCheckpoint
         SafetensorsWriter.Write(Path.Combine(directory, StateFile),
             parameters.Tensors.Append(moment1.Flat("optimizer.m")).Append(moment2.Flat("optimizer.v")), stateMetadata);
         SafetensorsWriter.Write(Path.Combine(directory, ModelFile), parameters.Tensors, modelMetadata);
-        CheckpointFiles.WriteAtomic(Path.Combine(directory, ConfigFile), Encoding.UTF8.GetBytes(ConfigJson(model.Config)));
+        AtomicFile.Write(Path.Combine(directory, ConfigFile), Encoding.UTF8.GetBytes(ConfigJson(model.Config)));
     }
 
     /// <summary>Builds a trainable model from the training state in <paramref name="directory"/>, with its optimizer moments.</summary>

@@ -7,7 +7,7 @@ using Xunit;
 namespace Gpt2Engine.Tests.Checkpoints;
 
 /// <summary>
-/// <see cref="CheckpointFiles.WriteAtomic(string, ReadOnlySpan{byte})"/> replaces regular files only and creates no
+/// <see cref="AtomicFile.Write(string, ReadOnlySpan{byte})"/> replaces regular files only and creates no
 /// folders. (Never tried on a device node: a regression would replace it, as it did /dev/full.)
 /// </summary>
 public sealed class AtomicWriteTests : IDisposable
@@ -24,7 +24,7 @@ public sealed class AtomicWriteTests : IDisposable
     public void A_regular_file_is_replaced()
     {
         File.WriteAllText(_dir["out.bin"], "old");
-        CheckpointFiles.WriteAtomic(_dir["out.bin"], Contents);
+        AtomicFile.Write(_dir["out.bin"], Contents);
         Assert.Equal(Contents, File.ReadAllBytes(_dir["out.bin"]));
         AssertNoTemporaryFiles();
     }
@@ -33,7 +33,7 @@ public sealed class AtomicWriteTests : IDisposable
     public void A_missing_folder_is_an_error_and_is_not_created()
     {
         string path = Path.Combine(_dir["missing"], "deeper", "out.bin");
-        var e = Assert.Throws<Gpt2Exception>(() => CheckpointFiles.WriteAtomic(path, Contents));
+        var e = Assert.Throws<Gpt2Exception>(() => AtomicFile.Write(path, Contents));
         Assert.Equal($"{path}: cannot write: the folder {Path.Combine(_dir["missing"], "deeper")} does not exist", e.Message);
         Assert.False(Directory.Exists(_dir["missing"]));
     }
@@ -42,7 +42,7 @@ public sealed class AtomicWriteTests : IDisposable
     public void A_directory_is_not_replaced()
     {
         Directory.CreateDirectory(_dir["out.bin"]);
-        var e = Assert.Throws<Gpt2Exception>(() => CheckpointFiles.WriteAtomic(_dir["out.bin"], Contents));
+        var e = Assert.Throws<Gpt2Exception>(() => AtomicFile.Write(_dir["out.bin"], Contents));
         Assert.Equal($"{_dir["out.bin"]}: cannot write: it is a directory, not a regular file", e.Message);
         Assert.True(Directory.Exists(_dir["out.bin"]));
         AssertNoTemporaryFiles();
@@ -52,9 +52,9 @@ public sealed class AtomicWriteTests : IDisposable
     public void A_fifo_is_not_replaced()
     {
         MakeFifo(_dir["out.bin"]);
-        var e = Assert.Throws<Gpt2Exception>(() => CheckpointFiles.WriteAtomic(_dir["out.bin"], Contents));
+        var e = Assert.Throws<Gpt2Exception>(() => AtomicFile.Write(_dir["out.bin"], Contents));
         Assert.Equal($"{_dir["out.bin"]}: cannot write: it is a FIFO, not a regular file", e.Message);
-        Assert.Equal("a FIFO", CheckpointFiles.NonRegularKind(_dir["out.bin"]));
+        Assert.Equal("a FIFO", AtomicFile.NonRegularKind(_dir["out.bin"]));
         AssertNoTemporaryFiles();
     }
 
@@ -63,7 +63,7 @@ public sealed class AtomicWriteTests : IDisposable
     {
         File.WriteAllText(_dir["target.bin"], "old");
         File.CreateSymbolicLink(_dir["link.bin"], _dir["target.bin"]);
-        CheckpointFiles.WriteAtomic(_dir["link.bin"], Contents);
+        AtomicFile.Write(_dir["link.bin"], Contents);
         Assert.Null(new FileInfo(_dir["link.bin"]).LinkTarget); // a regular file now
         Assert.Equal(Contents, File.ReadAllBytes(_dir["link.bin"]));
         Assert.Equal("old", File.ReadAllText(_dir["target.bin"]));
@@ -74,7 +74,7 @@ public sealed class AtomicWriteTests : IDisposable
     {
         MakeFifo(_dir["fifo"]);
         File.CreateSymbolicLink(_dir["link.bin"], _dir["fifo"]);
-        var e = Assert.Throws<Gpt2Exception>(() => CheckpointFiles.WriteAtomic(_dir["link.bin"], Contents));
+        var e = Assert.Throws<Gpt2Exception>(() => AtomicFile.Write(_dir["link.bin"], Contents));
         Assert.Contains("it is a FIFO", e.Message);
         Assert.Equal(_dir["fifo"], new FileInfo(_dir["link.bin"]).LinkTarget);
     }
@@ -90,7 +90,7 @@ public sealed class AtomicWriteTests : IDisposable
             string line = Assert.Single(error.ToString().Split('\n', StringSplitOptions.RemoveEmptyEntries));
             Assert.StartsWith($"gpt2-engine: error: {output}: cannot write: ", line);
         }
-        Assert.Equal("a FIFO", CheckpointFiles.NonRegularKind(_dir["fifo.safetensors"]));
+        Assert.Equal("a FIFO", AtomicFile.NonRegularKind(_dir["fifo.safetensors"]));
         Assert.False(Directory.Exists(_dir["missing"]));
         AssertNoTemporaryFiles();
     }
