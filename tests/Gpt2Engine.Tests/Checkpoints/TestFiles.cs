@@ -2,20 +2,7 @@ using Gpt2Engine.Model;
 
 namespace Gpt2Engine.Tests.Checkpoints;
 
-/// <summary>A temporary folder removed after the test, and small GPT-2 parameter sets to write into it.</summary>
-internal sealed class TempDir : IDisposable
-{
-    public string Path { get; } = Directory.CreateTempSubdirectory("gpt2-ckpt-test-").FullName;
-
-    public string this[string name] => System.IO.Path.Combine(Path, name);
-
-    public void Dispose()
-    {
-        try { Directory.Delete(Path, recursive: true); }
-        catch (IOException) { }
-    }
-}
-
+/// <summary>Fixture paths and small GPT-2 parameter sets to write in tests.</summary>
 internal static class TestFiles
 {
     public static string Fixture(params string[] parts) => Path.Combine([AppContext.BaseDirectory, "Fixtures", .. parts]);

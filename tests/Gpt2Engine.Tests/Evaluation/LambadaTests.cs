@@ -110,7 +110,7 @@ public sealed class LambadaTests
     [InlineData("\n  \n", "lambada.jsonl: no passages")]
     public void Bad_jsonl_is_a_one_line_error_with_the_line_number(string content, string message)
     {
-        using var directory = new TemporaryDirectory();
+        using var directory = new TempDir();
         string path = Path.Combine(directory.Path, "lambada.jsonl");
         File.WriteAllText(path, content);
         var e = Assert.Throws<Gpt2Exception>(() => Lambada.ReadJsonl(path));
@@ -122,7 +122,7 @@ public sealed class LambadaTests
     [Fact]
     public void Jsonl_passages_are_split_into_context_and_word()
     {
-        using var directory = new TemporaryDirectory();
+        using var directory = new TempDir();
         string path = Path.Combine(directory.Path, "lambada.jsonl");
         File.WriteAllText(path, "{\"text\": \"She looked at the \\\"map\\\" again\"}\n\n{\"text\": \"x y\", \"id\": 3}\n");
         Assert.Equal([("She looked at the \"map\"", "again"), ("x", "y")], Lambada.ReadJsonl(path));

@@ -35,7 +35,7 @@ public sealed class PlotTests
     [Fact]
     public void Loss_chart_draws_each_loss_column_with_values_placed_linearly()
     {
-        using var directory = new TemporaryDirectory();
+        using var directory = new TempDir();
         File.WriteAllText(Path.Combine(directory.Path, "metrics.csv"),
             "step,train_loss,val_loss,lr,ms\n1,10.5,,0.001,100\n2,8.0,,0.001,100\n3,6.5,7.0,0.001,100\n4,5.0,,0.001,100\n5,4.5,5.5,0.001,100\n");
 
@@ -68,7 +68,7 @@ public sealed class PlotTests
     [InlineData("step,train_loss\n1,2.5,7\n", ":2: 3 columns, the header has 2")]
     public void Bad_metrics_file_is_a_one_line_error(string? content, string message)
     {
-        using var directory = new TemporaryDirectory();
+        using var directory = new TempDir();
         if (content is not null) File.WriteAllText(Path.Combine(directory.Path, "metrics.csv"), content);
         var e = Assert.Throws<Gpt2Exception>(() => Plots.LossChart(directory.Path));
         Assert.Contains(message, e.Message);
@@ -78,7 +78,7 @@ public sealed class PlotTests
     [Fact]
     public void Bench_chart_has_a_line_per_thread_count()
     {
-        using var directory = new TemporaryDirectory();
+        using var directory = new TempDir();
         OpTime[] ops = [new("matmul qkv", 1, 1)];
         var report = new ProfileReport("m", "cpu", [
             new GenerationProfile(1, 16, 9, 5, 80, ops), new GenerationProfile(1, 64, 9, 9, 96, ops),
@@ -98,7 +98,7 @@ public sealed class PlotTests
     [Fact]
     public void Plot_command_writes_the_svg_and_leaves_no_temporary_file()
     {
-        using var directory = new TemporaryDirectory();
+        using var directory = new TempDir();
         File.WriteAllText(Path.Combine(directory.Path, "metrics.csv"), "step,train_loss\n1,3\n2,2\n");
         string output = Path.Combine(directory.Path, "loss.svg");
         var stdout = new StringWriter();

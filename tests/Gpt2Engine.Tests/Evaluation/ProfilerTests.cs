@@ -68,7 +68,7 @@ public sealed class ProfilerTests
     public void Json_round_trips_and_a_bad_file_is_a_one_line_error()
     {
         var report = ProfileTiny();
-        using var directory = new TemporaryDirectory();
+        using var directory = new TempDir();
         string path = Path.Combine(directory.Path, "profile.json");
         using (var stream = File.Create(path)) report.WriteJson(stream);
 

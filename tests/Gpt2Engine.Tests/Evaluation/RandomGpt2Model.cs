@@ -11,7 +11,7 @@ public sealed class RandomGpt2Model : IDisposable
 {
     private static readonly Gpt2Config FullVocabulary = new(Gpt2Config.Gpt2VocabSize, ContextLength: 64, Channels: 16, Layers: 1, Heads: 2);
 
-    private readonly TemporaryDirectory _directory = new();
+    private readonly TempDir _directory = new();
 
     public Gpt2Config Config { get; }
     public string WeightsPath { get; }

@@ -220,7 +220,7 @@ public class GenerateCommandTests
     [Fact]
     public void Half_a_vocabulary_beside_the_weights_is_an_error_not_the_built_in_one()
     {
-        using var directory = new Evaluation.TemporaryDirectory();
+        using var directory = new TempDir();
         foreach (string file in new[] { "model.safetensors", "config.json" }) File.Copy(Path.Combine(TinyFixture.Directory, file), Path.Combine(directory.Path, file));
         File.WriteAllText(Path.Combine(directory.Path, "vocab.bpe"), "#version: 0.2\n");
         AssertOneLineError(Run("generate", "--weights", directory.Path, "--prompt", "hi"), "encoder.json");
