@@ -20,7 +20,7 @@ public static class ComputePeak
 
     /// <summary>
     /// <see cref="MeasureFma(int, long, int, SimdLevel?)"/> with the timer given (it runs a pass and returns its seconds);
-    /// <paramref name="sinks"/> holds each thread's sum of its chains after the last pass.
+    /// <paramref name="sinks"/> holds each thread's sum of its chains after the last pass (for tests: it shows every step ran).
     /// </summary>
     internal static double MeasureFma(int threads, long stepsPerThread, int passes, SimdLevel level, Func<Action, double> timeSeconds, out float[] sinks)
     {
