@@ -31,6 +31,15 @@ internal static class CliApp
     public static int Run(string[] args)
     {
         Interruption.Install();
+        try
+        {
+            StandardStreams.EnsureOutputWritable(Console.Out); // every command reports there, if only a line
+        }
+        catch (Gpt2Exception e)
+        {
+            Console.Error.WriteLine($"gpt2-engine: error: {e.Message}");
+            return 1;
+        }
         return Run(args, Console.Out, Console.Error);
     }
 
@@ -38,9 +47,9 @@ internal static class CliApp
     public static int Run(string[] args, TextWriter output, TextWriter error)
     {
         var parse = BuildRoot().Parse(args);
-        if ((BadNumber(parse) ?? FirstParseError(parse)) is string usage)
+        if ((BadNumber(parse) ?? OptionTakenForArgument(parse) ?? FirstParseError(parse)) is string usage)
         {
-            error.WriteLine($"gpt2-engine: error: {usage} (see 'gpt2-engine {parse.CommandResult.Command.Name} --help')".Replace("gpt2-engine gpt2-engine", "gpt2-engine"));
+            error.WriteLine($"gpt2-engine: error: {usage} (see '{CommandPath(parse.CommandResult)} --help')");
             return 2;
         }
         try
@@ -61,6 +70,12 @@ internal static class CliApp
         {
             error.WriteLine($"gpt2-engine: error: {e.Message}");
             return 1;
+        }
+        catch (Exception e)
+        {
+            // A bug of ours, not the user's: still one line, with what a report needs, and no stack trace.
+            error.WriteLine($"gpt2-engine: internal error: {e.GetType().Name}: {e.Message.Split('\n')[0]}");
+            return 70;
         }
     }
 
@@ -86,6 +101,23 @@ internal static class CliApp
         }
         return null;
     }
+
+    /// <summary>The command as typed: "gpt2-engine", "gpt2-engine generate", "gpt2-engine eval lambada".</summary>
+    private static string CommandPath(CommandResult command)
+    {
+        var names = new List<string>();
+        for (SymbolResult? result = command; result is CommandResult { Command: var c } current; result = current.Parent)
+            names.Insert(0, c is RootCommand ? "gpt2-engine" : c.Name);
+        return string.Join(' ', names);
+    }
+
+    /// <summary>
+    /// An unknown flag that the parser took for a file name (prepare, score, tokenize take any number of files). A file
+    /// whose name starts with '-' can be given as ./-name; "-" alone is standard input.
+    /// </summary>
+    private static string? OptionTakenForArgument(ParseResult parse) =>
+        parse.CommandResult.Children.OfType<ArgumentResult>().SelectMany(a => a.Tokens)
+            .Select(t => t.Value).FirstOrDefault(value => value.StartsWith('-') && value != "-") is string word ? $"unknown option '{word}'" : null;
 
     /// <summary>The first parse error, with an unknown word named as such (not as "a command is required").</summary>
     private static string? FirstParseError(ParseResult parse)

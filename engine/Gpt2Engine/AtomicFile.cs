@@ -17,6 +17,7 @@ internal static partial class AtomicFile
     /// </summary>
     public static void Write(string path, Action<FileStream> write)
     {
+        if (string.IsNullOrWhiteSpace(path)) throw new Gpt2Exception("the output path is empty");
         if (NonRegularKind(path) is { } kind) throw new Gpt2Exception($"{path}: cannot write: it is {kind}, not a regular file");
         string? directory = Path.GetDirectoryName(Path.GetFullPath(path));
         if (directory is not null && !Directory.Exists(directory)) throw new Gpt2Exception($"{path}: cannot write: the folder {directory} does not exist");

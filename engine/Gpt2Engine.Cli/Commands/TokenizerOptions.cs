@@ -21,14 +21,6 @@ internal sealed class TokenizerOptions
         Arity = ArgumentArity.ZeroOrMore,
     };
 
-    public TokenizerOptions() =>
-        // An unknown flag would otherwise be taken for a file name (a file named "-x" can be given as ./-x).
-        _files.Validators.Add(result =>
-        {
-            foreach (var token in result.Tokens.Where(t => t.Value.StartsWith('-') && t.Value != "-"))
-                result.AddError($"unknown option '{token.Value}'");
-        });
-
     public void AddTo(Command command)
     {
         command.Options.Add(_vocab);

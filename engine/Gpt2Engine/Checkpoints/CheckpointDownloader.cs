@@ -39,6 +39,8 @@ public static class CheckpointDownloader
     public static async Task<string> DownloadReleaseAsync(string size, DownloadOptions options, IProgress<DownloadProgress>? progress = null, CancellationToken cancel = default)
     {
         string release = ModelCatalog.ReleaseName(size);
+        if (!Uri.TryCreate(options.BaseUrl, UriKind.Absolute, out var baseUrl) || baseUrl.Scheme is not ("http" or "https"))
+            throw new Gpt2Exception($"base URL '{options.BaseUrl}' is not an http or https address");
         string directory = ModelCatalog.DirectoryFor(release, options.WeightsRoot);
         var files = ModelCatalog.Files.Select(f => (ModelCatalog.FileUrl(options.BaseUrl, release, f), Path.Combine(directory, f), ModelCatalog.KnownSize(release, f)));
         await DownloadFilesAsync(files, options, progress, cancel);

@@ -76,20 +76,19 @@ public sealed unsafe class CpuBackend : Backend
     public override string Name => $"cpu ({Threads} threads, {CpuSimd.Describe(Level)})";
 
     /// <summary>
-    /// Native memory, zeroed. A request that would take this backend's buffers past the memory available to the process
-    /// (the machine's, or a container's limit, as the GC sees it) fails at once with a clear error: Linux would grant
-    /// it and the zeroing would then thrash or wake the OOM killer.
+    /// Native memory, zeroed. A request beyond the memory the process can still take (<see cref="AvailableBytes"/>)
+    /// fails at once with a clear error: Linux would grant it, and the zeroing would then thrash or wake the OOM killer.
     /// </summary>
     public override DeviceBuffer Allocate(long count, TensorDType dtype = TensorDType.F32)
     {
         int size = dtype.SizeOf();
         if (count < 0 || count > long.MaxValue / size) throw new Gpt2Exception($"out of memory: a buffer of {count} {dtype} elements");
         long bytes = Math.Max(1, count * size);
-        long available = GC.GetGCMemoryInfo().TotalAvailableMemoryBytes;
+        long available = AvailableBytes();
         lock (_allocations)
         {
-            if (_allocatedBytes + bytes > available)
-                throw new Gpt2Exception($"out of memory: {Gib(bytes)} more for buffers would make {Gib(_allocatedBytes + bytes)}, more than the {Gib(available)} available to this process");
+            if (bytes > available)
+                throw new Gpt2Exception($"out of memory: a buffer of {Gib(bytes)}, with {Gib(Math.Max(0, available))} available (this backend holds {Gib(_allocatedBytes)})");
             _allocatedBytes += bytes;
         }
         void* memory;
@@ -105,6 +104,30 @@ public sealed unsafe class CpuBackend : Backend
         NativeMemory.Clear(memory, (nuint)bytes);
         lock (_allocations) _allocations.Add((nint)memory, bytes);
         return new DeviceBuffer((nint)memory, count, dtype);
+    }
+
+    /// <summary>
+    /// What a new buffer may take: the GC's limit for the process (the machine's memory, or a container's) less this
+    /// backend's buffers, and on Linux no more than the kernel's MemAvailable now (other processes and the page cache
+    /// of the mapped weights count there) less a reserve of 1/16 of the limit, at most 1 GiB, for everything else.
+    /// </summary>
+    private long AvailableBytes()
+    {
+        long limit = GC.GetGCMemoryInfo().TotalAvailableMemoryBytes, reserve = Math.Min(1L << 30, limit / 16);
+        long available = limit - Volatile.Read(ref _allocatedBytes);
+        return MemAvailableBytes() is long now ? Math.Min(available, now - reserve) : available;
+    }
+
+    /// <summary>MemAvailable from /proc/meminfo (Linux), in bytes; null elsewhere.</summary>
+    private static long? MemAvailableBytes()
+    {
+        const string path = "/proc/meminfo";
+        if (!OperatingSystem.IsLinux() || !File.Exists(path)) return null;
+        foreach (string line in File.ReadLines(path))
+            if (line.StartsWith("MemAvailable:", StringComparison.Ordinal)
+                && long.TryParse(line["MemAvailable:".Length..].Trim().Split(' ')[0], CultureInfo.InvariantCulture, out long kilobytes))
+                return kilobytes * 1024;
+        return null;
     }
 
     private static string Gib(long bytes) => string.Create(CultureInfo.InvariantCulture, $"{bytes / (double)(1L << 30):0.0} GiB");

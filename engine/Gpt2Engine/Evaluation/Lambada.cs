@@ -48,7 +48,7 @@ public static class Lambada
                     throw new Gpt2Exception($"{path}:{lineNumber}: expected an object with a string \"text\"");
                 text = value.GetString()!;
             }
-            catch (JsonException e)
+            catch (Exception e) when (e is JsonException or InvalidOperationException) // the latter: a lone surrogate escape, "\ud800"
             {
                 throw new Gpt2Exception($"{path}:{lineNumber}: malformed JSON ({e.Message.Split('\n')[0].TrimEnd('.')})");
             }

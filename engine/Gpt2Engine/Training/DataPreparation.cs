@@ -45,13 +45,35 @@ public static class DataPreparation
         long validation = (long)Math.Round(tokens.Count * validationFraction);
         if (validationFraction > 0 && validation < 2) validation = Math.Min(2, tokens.Count);
         var all = System.Runtime.InteropServices.CollectionsMarshal.AsSpan(tokens);
-        var written = new List<string>();
+        if (string.IsNullOrWhiteSpace(outputDirectory)) throw new Gpt2Exception("the output folder is empty");
         Directory.CreateDirectory(outputDirectory);
-        foreach (string stale in TokenDataset.ShardPaths(outputDirectory, "train").Concat(TokenDataset.ShardPaths(outputDirectory, "val")))
-            File.Delete(stale);
-        WriteShards(outputDirectory, "train", all[..^(int)validation], written);
-        WriteShards(outputDirectory, "val", all[^(int)validation..], written);
-        return new PreparedData(documents, tokens.Count - validation, validation, written);
+        // The shards are written aside, then moved in place of the old ones at once: a failure or Ctrl-C (which deletes
+        // the staging folder, see TemporaryPaths) leaves the previous data set as it was.
+        string staging = Path.Combine(outputDirectory, ".prepare-" + Path.GetRandomFileName());
+        var inFlight = TemporaryPaths.Process;
+        inFlight.Create(staging, () => Directory.CreateDirectory(staging));
+        try
+        {
+            var staged = new List<string>();
+            WriteShards(staging, "train", all[..^(int)validation], staged);
+            WriteShards(staging, "val", all[^(int)validation..], staged);
+            var written = staged.Select(file => Path.Combine(outputDirectory, Path.GetFileName(file))).ToList();
+            foreach (string target in written)
+                if (AtomicFile.NonRegularKind(target) is { } kind) throw new Gpt2Exception($"{target}: cannot write: it is {kind}, not a regular file");
+            inFlight.Keep(staging, () =>
+            {
+                foreach (string stale in TokenDataset.ShardPaths(outputDirectory, "train").Concat(TokenDataset.ShardPaths(outputDirectory, "val")))
+                    File.Delete(stale);
+                for (int i = 0; i < staged.Count; i++) File.Move(staged[i], written[i]);
+                Directory.Delete(staging);
+            });
+            return new PreparedData(documents, tokens.Count - validation, validation, written);
+        }
+        catch
+        {
+            inFlight.Delete(staging);
+            throw;
+        }
     }
 
     private static void WriteShards(string directory, string split, ReadOnlySpan<ushort> tokens, List<string> written)

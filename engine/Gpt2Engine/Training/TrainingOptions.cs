@@ -48,6 +48,7 @@ public sealed record TrainingOptions
         {
             if (!ok) throw new Gpt2Exception(message);
         }
+        Require(!string.IsNullOrWhiteSpace(DataDirectory) && !string.IsNullOrWhiteSpace(OutputDirectory), "--data and --out must not be empty");
         Require(Steps > 0, $"--steps {Steps} must be positive");
         Require(BatchSize > 0, $"--batch {BatchSize} must be positive");
         Require(SequenceLength > 0, $"--seq {SequenceLength} must be positive");

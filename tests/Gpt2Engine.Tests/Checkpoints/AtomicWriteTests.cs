@@ -101,4 +101,10 @@ public sealed class AtomicWriteTests : IDisposable
         mkfifo.WaitForExit();
         Assert.Equal(0, mkfifo.ExitCode);
     }
+
+    [Fact]
+    public void An_empty_path_is_a_clear_error()
+    {
+        Assert.Equal("the output path is empty", Assert.Throws<Gpt2Exception>(() => AtomicFile.Write("", Contents)).Message);
+    }
 }

@@ -142,4 +142,16 @@ public class DownloadTests
         Assert.Equal(1, CliApp.Run(["download", "7B"], output, error));
         Assert.Contains("unknown model size '7B'", error.ToString());
     }
+
+    [Theory]
+    [InlineData("notaurl")]
+    [InlineData("ftp://example.com/gpt-2")]
+    [InlineData("file:///tmp")]
+    public void Cli_download_rejects_a_base_url_that_is_not_http(string url)
+    {
+        using var dir = new TempDir();
+        var (output, error) = (new StringWriter(), new StringWriter());
+        Assert.Equal(1, CliApp.Run(["download", "124M", "--base-url", url, "--weights-dir", dir.Path], output, error));
+        Assert.Equal($"gpt2-engine: error: base URL '{url}' is not an http or https address", error.ToString().TrimEnd());
+    }
 }

@@ -109,6 +109,36 @@ public sealed class EvaluationCommandTests(RandomGpt2Model model) : IClassFixtur
     }
 
     [Fact]
+    public void Lambada_lone_surrogate_escape_is_malformed_json_on_its_line()
+    {
+        string data = model.WriteFile("surrogate.jsonl", "{\"text\": \"a b c\"}\n{\"text\": \"\\ud800 world\"}\n");
+        var (code, _, error) = Run("eval", "lambada", "--weights", model.WeightsPath, "--data", data);
+        Assert.Equal(1, code);
+        Assert.Contains($"{data}:2: malformed JSON", error);
+        Assert.Single(error.TrimEnd().Split('\n'));
+    }
+
+    /// <summary>An unknown flag among file arguments is named as an unknown option, not read as a missing file.</summary>
+    [Theory]
+    [InlineData("score", "--weights", "x")]
+    [InlineData("prepare", "--out", "x")]
+    [InlineData("tokenize")]
+    public void An_unknown_flag_among_files_is_an_unknown_option(params string[] command)
+    {
+        var (code, _, error) = Run([.. command, "--bogus", "file.txt"]);
+        Assert.Equal(2, code);
+        Assert.StartsWith($"gpt2-engine: error: unknown option '--bogus' (see 'gpt2-engine {command[0]} --help')", error);
+    }
+
+    [Fact]
+    public void A_usage_error_names_the_whole_command()
+    {
+        var (code, _, error) = Run("eval", "lambada", "--bogus");
+        Assert.Equal(2, code);
+        Assert.Contains("(see 'gpt2-engine eval lambada --help')", error);
+    }
+
+    [Fact]
     public void Text_commands_refuse_a_model_without_the_gpt2_vocabulary()
     {
         string file = model.WriteFile("tiny.txt", Text);

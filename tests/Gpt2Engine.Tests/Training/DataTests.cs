@@ -166,4 +166,24 @@ public sealed class DataTests
         Assert.Contains("missing.txt", Assert.Throws<Gpt2Exception>(() => DataPreparation.Prepare([data.File("missing.txt")], data.File("out"), 0.1)).Message);
         Assert.Contains("--val-fraction", Assert.Throws<Gpt2Exception>(() => DataPreparation.Prepare([data.File("a.txt")], data.File("out"), 1.0)).Message);
     }
+
+    /// <summary>
+    /// A preparation that fails leaves the previous shards as they were: the new ones are written aside and moved in
+    /// only once all are written. (Here val_000.bin is a folder, which cannot be replaced; Ctrl-C deletes the same
+    /// staging folder through TemporaryPaths.)
+    /// </summary>
+    [Fact]
+    public void A_failed_preparation_keeps_the_previous_shards()
+    {
+        using var data = new TrainingData();
+        File.WriteAllText(data.File("a.txt"), "First data set.");
+        DataPreparation.Prepare([data.File("a.txt")], data.File("out"), 0);
+        byte[] before = File.ReadAllBytes(data.File("out", "train_000.bin"));
+        Directory.CreateDirectory(data.File("out", "val_000.bin"));
+
+        File.WriteAllText(data.File("b.txt"), "A second, different data set, with a validation split this time.");
+        Assert.Contains("val_000.bin", Assert.Throws<Gpt2Exception>(() => DataPreparation.Prepare([data.File("b.txt")], data.File("out"), 0.5)).Message);
+        Assert.Equal(before, File.ReadAllBytes(data.File("out", "train_000.bin")));
+        Assert.Equal(["train_000.bin", "val_000.bin"], Directory.GetFileSystemEntries(data.File("out")).Select(Path.GetFileName).Order());
+    }
 }
