@@ -33,6 +33,7 @@ public static class DataPreparation
             {
                 throw new Gpt2Exception($"{file}: cannot read ({e.Message})", e);
             }
+            if (text.Length == 0) throw new Gpt2Exception($"{file}: the file is empty");
             tokens.Add(Gpt2Config.EndOfText);
             foreach (int id in Gpt2Tokenizer.Default.Encode(text))
             {

@@ -109,6 +109,9 @@ public sealed class Trainer : IDisposable
                 cancellation.ThrowIfCancellationRequested();
             }
             var (loss, norm, lr, ms) = TrainStep();
+            // Diverged: the weights are NaN or infinite now, and saving them would replace the last good checkpoint.
+            if (!float.IsFinite(loss) || !float.IsFinite(norm))
+                throw new Gpt2Exception($"training diverged at step {Step} (loss {loss}, gradient norm {norm}); stopped without saving it (a lower --lr may help)");
             bool last = Step == o.Steps;
             float validationLoss = (last || (o.EvalEvery > 0 && Step % o.EvalEvery == 0)) && _validation is not null ? Evaluate() : float.NaN;
             string? checkpoint = null;

@@ -165,6 +165,8 @@ public sealed class DataTests
 
         Assert.Contains("missing.txt", Assert.Throws<Gpt2Exception>(() => DataPreparation.Prepare([data.File("missing.txt")], data.File("out"), 0.1)).Message);
         Assert.Contains("--val-fraction", Assert.Throws<Gpt2Exception>(() => DataPreparation.Prepare([data.File("a.txt")], data.File("out"), 1.0)).Message);
+        File.WriteAllText(data.File("empty.txt"), "");
+        Assert.Contains("empty.txt: the file is empty", Assert.Throws<Gpt2Exception>(() => DataPreparation.Prepare([data.File("a.txt"), data.File("empty.txt")], data.File("out"), 0.1)).Message);
     }
 
     /// <summary>

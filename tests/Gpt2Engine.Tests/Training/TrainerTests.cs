@@ -103,6 +103,23 @@ public sealed class TrainerTests : IDisposable
         Assert.Equal(1e-3, Norm(Download(trainer.Model, trainer.Model.GradientMemory)), 1e-7);
     }
 
+    /// <summary>A run whose loss turns NaN stops with an error and saves nothing, so the last good checkpoint stays.</summary>
+    [Fact]
+    public void A_diverging_run_stops_without_replacing_its_checkpoint()
+    {
+        var options = Options("diverge", steps: 2);
+        using (var trainer = Trainer.Open(options, new CpuBackend(2))) trainer.Run(_ => { });
+        byte[] saved = File.ReadAllBytes(Path.Combine(options.OutputDirectory, "model.safetensors"));
+
+        var wild = options with { Resume = true, Steps = 8, LearningRate = 1e30f, WarmupSteps = 0, Clip = 0 };
+        using var resumed = Trainer.Open(wild, new CpuBackend(2));
+        var steps = new List<TrainingStep>();
+        var e = Assert.Throws<Gpt2Exception>(() => resumed.Run(steps.Add));
+        Assert.Contains("diverged", e.Message);
+        Assert.All(steps, s => Assert.True(float.IsFinite(s.Loss)));
+        Assert.Equal(saved, File.ReadAllBytes(Path.Combine(options.OutputDirectory, "model.safetensors")));
+    }
+
     [Fact]
     public void Checkpoint_loads_for_inference_with_the_trained_weights()
     {
