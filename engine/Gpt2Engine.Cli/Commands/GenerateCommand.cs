@@ -117,7 +117,8 @@ internal static class GenerateCommand
     {
         string gpt2 = ModelCatalog.DirectoryFor("124M");
         string demo = Path.Combine(AppContext.BaseDirectory, "DemoModel", CheckpointLoader.SafetensorsFileName);
-        string chosen = Directory.Exists(gpt2) ? gpt2 : File.Exists(demo) ? demo
+        bool downloaded = Directory.Exists(gpt2) && Directory.EnumerateFileSystemEntries(gpt2).Any(); // not a folder a failed download left
+        string chosen = downloaded ? gpt2 : File.Exists(demo) ? demo
             : throw new Gpt2Exception($"no --weights given, {gpt2} is not there ('gpt2-engine download 124M' fetches it) and this build has no demo model");
         if (!quiet) error.WriteLine(chosen == gpt2 ? $"gpt2-engine: using {gpt2}" : $"gpt2-engine: using the small demo model ({demo}); 'gpt2-engine download 124M' fetches GPT-2 itself");
         return chosen;

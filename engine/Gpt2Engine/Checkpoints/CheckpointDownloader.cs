@@ -76,7 +76,8 @@ public static class CheckpointDownloader
             if (interruption is null) break;
             long have = File.Exists(partial) ? new FileInfo(partial).Length : 0;
             if (attempt >= options.Retries)
-                throw new Gpt2Exception($"{url}: download interrupted at {have} bytes ({interruption}); the partial file {partial} is kept, run the command again to resume");
+                throw new Gpt2Exception($"{url}: download interrupted at {have} bytes ({interruption}); " +
+                    (have > 0 ? $"the partial file {partial} is kept, run the command again to resume" : "run the command again"));
             progress?.Report(new DownloadProgress(name, have, expected, 0, DownloadStatus.Retrying, interruption));
             await Task.Delay(options.RetryDelay, cancel);
         }
@@ -106,6 +107,10 @@ public static class CheckpointDownloader
         try
         {
             response = await http.SendAsync(request, HttpCompletionOption.ResponseHeadersRead, cancel);
+        }
+        catch (HttpRequestException e) when (e.HttpRequestError is HttpRequestError.NameResolutionError or HttpRequestError.ConnectionError or HttpRequestError.SecureConnectionError)
+        {
+            throw new Gpt2Exception($"{url}: cannot connect ({e.Message})", e); // no network, or no server: retrying will not help
         }
         catch (HttpRequestException e)
         {

@@ -154,4 +154,15 @@ public class DownloadTests
         Assert.Equal(1, CliApp.Run(["download", "124M", "--base-url", url, "--weights-dir", dir.Path], output, error));
         Assert.Equal($"gpt2-engine: error: base URL '{url}' is not an http or https address", error.ToString().TrimEnd());
     }
+
+    /// <summary>No server at the address: one line at once, not retries of a connection that cannot succeed.</summary>
+    [Fact]
+    public void Cli_download_without_a_server_is_one_line_without_retries()
+    {
+        using var dir = new TempDir();
+        var (output, error) = (new StringWriter(), new StringWriter());
+        Assert.Equal(1, CliApp.Run(["download", "124M", "--base-url", "http://127.0.0.1:1/gpt-2", "--weights-dir", dir.Path], output, error));
+        string line = Assert.Single(error.ToString().Split('\n', StringSplitOptions.RemoveEmptyEntries));
+        Assert.StartsWith("gpt2-engine: error: http://127.0.0.1:1/gpt-2/124M/checkpoint: cannot connect", line);
+    }
 }
