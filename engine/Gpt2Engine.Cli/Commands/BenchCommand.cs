@@ -31,8 +31,15 @@ internal static class BenchCommand
         foreach (var option in (Option[])[weights, device, promptTokens, genTokens, threads, json, profile, promptSweep, train, trainBatch, trainSeq, trainSteps]) command.Options.Add(option);
         command.SetAction(new Func<ParseResult, int>(parse =>
         {
+            // A flag of the other mode would be ignored without a word: say so instead.
+            bool Given(Option option) => parse.GetResult(option) is { Implicit: false };
+            var (mode, others) = parse.GetValue(train) ? ("--train", new Option[] { profile, promptSweep, promptTokens, genTokens })
+                : ("timing generation", new Option[] { trainBatch, trainSeq, trainSteps });
+            if (others.FirstOrDefault(Given) is { } ignored) throw new Gpt2Exception($"{ignored.Name} does not apply to {mode}");
+            if (Given(promptSweep) && !parse.GetValue(profile)) throw new Gpt2Exception("--prompt-sweep is for --profile");
             if (parse.GetValue(train))
             {
+                if (parse.GetValue(threads)!.Length != 1) throw new Gpt2Exception("--train takes one --threads count");
                 string size = parse.GetValue(weights) ?? "124M";
                 if (!Gpt2Sizes.TryFind(size, out _, out var config)) throw new Gpt2Exception($"--train times a random model: --weights must be a size name ({Gpt2Sizes.Names}), not '{size}'");
                 var trainBackend = BackendFactory.Create(parse.GetValue(device)!, parse.InvocationConfiguration.Error, parse.GetValue(threads)![0]);

@@ -114,4 +114,19 @@ public sealed class ProfilerTests
         var generation = JsonDocument.Parse(output.ToString()).RootElement.GetProperty("generation");
         Assert.Equal([5], generation.EnumerateArray().Select(g => g.GetProperty("prompt_tokens").GetInt32()));
     }
+
+    /// <summary>A flag that the chosen mode would ignore is an error, not silence.</summary>
+    [Theory]
+    [InlineData("--prompt-sweep does not apply to --train", "--train", "--prompt-sweep", "4")]
+    [InlineData("--gen-tokens does not apply to --train", "--train", "--gen-tokens", "4")]
+    [InlineData("--train takes one --threads count", "--train", "--threads", "1,2")]
+    [InlineData("--batch does not apply to timing generation", "--batch", "3")]
+    [InlineData("--prompt-sweep is for --profile", "--prompt-sweep", "4,8")]
+    public void Bench_refuses_flags_of_the_other_mode(string message, params string[] flags)
+    {
+        var output = new StringWriter();
+        var error = new StringWriter();
+        Assert.Equal(1, CliApp.Run(["bench", "--weights", TestFixtures.TinyModel, .. flags], output, error));
+        Assert.Equal($"gpt2-engine: error: {message}", error.ToString().TrimEnd());
+    }
 }
