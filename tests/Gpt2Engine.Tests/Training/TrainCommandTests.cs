@@ -23,13 +23,15 @@ public sealed class TrainCommandTests
         Assert.Equal(0, prepared.Exit);
         Assert.Contains("1 documents", prepared.Output);
 
-        string[] train = ["train", "--data", data.File("data"), "--out", data.File("run"), "--layers", "1", "--channels", "8", "--heads", "2", "--context", "16",
-            "--batch", "2", "--seq", "8", "--eval-every", "2", "--eval-batches", "1", "--threads", "1"];
-        var first = Run([.. train, "--steps", "2"]);
+        string[] train = ["train", "--data", data.File("data"), "--out", data.File("run"), "--batch", "2", "--seq", "8", "--eval-every", "2", "--eval-batches", "1", "--threads", "1"];
+        string[] shape = ["--layers", "1", "--channels", "8", "--heads", "2", "--context", "16"];
+        var first = Run([.. train, .. shape, "--steps", "2"]);
         Assert.True(first.Exit == 0, first.Error);
         Assert.Contains("starting at step 0", first.Output);
         Assert.Matches(@"step +2/2 \| loss \d+\.\d{4} \| lr .* ms \| \d+ tok/s \| val loss \d+\.\d{4} \| saved ", first.Output);
 
+        // The resumed run takes its model from the checkpoint; a shape given with --resume is refused, not ignored.
+        Assert.Contains("--resume continues the model saved in --out", Run([.. train, .. shape, "--steps", "3", "--resume"]).Error);
         var resumed = Run([.. train, "--steps", "3", "--resume"]);
         Assert.True(resumed.Exit == 0, resumed.Error);
         Assert.Contains("starting at step 2", resumed.Output);

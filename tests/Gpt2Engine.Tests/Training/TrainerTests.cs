@@ -65,7 +65,7 @@ public sealed class TrainerTests : IDisposable
             for (int i = 0; i < 3; i++) resumedLosses.Add(trainer.TrainStep().Loss);
             trainer.SaveCheckpoint();
         }
-        using (var trainer = Trainer.Open(Options("resumed") with { Resume = true, Seed = 999 /* the checkpoint's seed wins */ }, new CpuBackend(2)))
+        using (var trainer = Trainer.Open(Options("resumed") with { Resume = true, Config = null, Seed = 999 /* the checkpoint's seed wins */ }, new CpuBackend(2)))
         {
             Assert.Equal(3, trainer.Step);
             trainer.Run(s => resumedLosses.Add(s.Loss));
@@ -111,7 +111,7 @@ public sealed class TrainerTests : IDisposable
         using (var trainer = Trainer.Open(options, new CpuBackend(2))) trainer.Run(_ => { });
         byte[] saved = File.ReadAllBytes(Path.Combine(options.OutputDirectory, "model.safetensors"));
 
-        var wild = options with { Resume = true, Steps = 8, LearningRate = 1e30f, WarmupSteps = 0, Clip = 0 };
+        var wild = options with { Resume = true, Config = null, Steps = 8, LearningRate = 1e30f, WarmupSteps = 0, Clip = 0 };
         using var resumed = Trainer.Open(wild, new CpuBackend(2));
         var steps = new List<TrainingStep>();
         var e = Assert.Throws<Gpt2Exception>(() => resumed.Run(steps.Add));
@@ -173,7 +173,8 @@ public sealed class TrainerTests : IDisposable
     {
         string Error(TrainingOptions options) => Assert.Throws<Gpt2Exception>(() => Trainer.Open(options, new CpuBackend(1))).Message;
         Assert.Contains("--seq 17 is larger than the model's context of 16", Error(Options("bad") with { SequenceLength = 17 }));
-        Assert.Contains("no training checkpoint to resume from", Error(Options("bad") with { Resume = true }));
+        Assert.Contains("no training checkpoint to resume from", Error(Options("bad") with { Resume = true, Config = null }));
+        Assert.Contains("--resume continues the model saved in --out", Error(Options("bad") with { Resume = true }));
         Directory.CreateDirectory(_data.File("empty"));
         Assert.Contains("no train_*.bin token shards", Error(Options("bad") with { DataDirectory = _data.File("empty") }));
         Assert.Contains("--steps 0 must be positive", Error(Options("bad", steps: 0)));
