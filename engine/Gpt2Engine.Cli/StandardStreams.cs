@@ -9,8 +9,9 @@ internal static partial class StandardStreams
     /// <summary>
     /// Throws a one-line error when standard output is closed. A process started with <c>&gt;&amp;-</c> has no descriptor
     /// 1, and the runtime may reuse it for a file it reads (a write would fail with "Access to the path is denied") or
-    /// for one end of a pipe of its own (the output would vanish into it). Only for the console (tests run commands
-    /// with their own writers).
+    /// for one end of a pipe of its own (the output would vanish into it). Checked once, at the process's entry point
+    /// (<see cref="CliApp.Run(string[])"/>), for every command; only for the console (tests run commands with their
+    /// own writers).
     /// </summary>
     public static void EnsureOutputWritable(TextWriter output)
     {
@@ -30,7 +31,6 @@ internal static partial class StandardStreams
     {
         if (!ReferenceEquals(output, Console.Out)) return new TextWriterStream(output);
         if (OperatingSystem.IsWindows()) return Console.OpenStandardOutput();
-        EnsureOutputWritable(output);
         var descriptor = new FileStream(new SafeFileHandle(1, ownsHandle: false), FileAccess.Write, bufferSize: 0);
         if (!descriptor.CanSeek) return descriptor;
         descriptor.Dispose();

@@ -12,7 +12,6 @@ internal static class DetokenizeCommand
         options.AddTo(command);
         command.SetAction(new Func<ParseResult, int>(parse =>
         {
-            StandardStreams.EnsureOutputWritable(parse.InvocationConfiguration.Output);
             var tokenizer = options.Tokenizer(parse);
             foreach (var (name, bytes) in options.Inputs(parse))
             {

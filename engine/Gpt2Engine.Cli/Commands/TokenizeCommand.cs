@@ -14,7 +14,6 @@ internal static class TokenizeCommand
         command.Options.Add(noSpecial);
         command.SetAction(new Func<ParseResult, int>(parse =>
         {
-            StandardStreams.EnsureOutputWritable(parse.InvocationConfiguration.Output);
             var tokenizer = options.Tokenizer(parse);
             TextWriter output = parse.InvocationConfiguration.Output, error = parse.InvocationConfiguration.Error;
             foreach (var (name, bytes) in options.Inputs(parse))

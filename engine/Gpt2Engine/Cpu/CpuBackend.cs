@@ -115,19 +115,7 @@ public sealed unsafe class CpuBackend : Backend
     {
         long limit = GC.GetGCMemoryInfo().TotalAvailableMemoryBytes, reserve = Math.Min(1L << 30, limit / 16);
         long available = limit - Volatile.Read(ref _allocatedBytes);
-        return MemAvailableBytes() is long now ? Math.Min(available, now - reserve) : available;
-    }
-
-    /// <summary>MemAvailable from /proc/meminfo (Linux), in bytes; null elsewhere.</summary>
-    private static long? MemAvailableBytes()
-    {
-        const string path = "/proc/meminfo";
-        if (!OperatingSystem.IsLinux() || !File.Exists(path)) return null;
-        foreach (string line in File.ReadLines(path))
-            if (line.StartsWith("MemAvailable:", StringComparison.Ordinal)
-                && long.TryParse(line["MemAvailable:".Length..].Trim().Split(' ')[0], CultureInfo.InvariantCulture, out long kilobytes))
-                return kilobytes * 1024;
-        return null;
+        return ProcFile.KilobyteField("/proc/meminfo", "MemAvailable") is long now ? Math.Min(available, now - reserve) : available;
     }
 
     private static string Gib(long bytes) => string.Create(CultureInfo.InvariantCulture, $"{bytes / (double)(1L << 30):0.0} GiB");

@@ -83,13 +83,5 @@ public static class TrainingBenchmark
     }
 
     /// <summary>VmHWM from /proc/self/status (Linux); 0 elsewhere.</summary>
-    public static long PeakResidentBytes()
-    {
-        const string path = "/proc/self/status";
-        if (!File.Exists(path)) return 0;
-        foreach (string line in File.ReadLines(path))
-            if (line.StartsWith("VmHWM:", StringComparison.Ordinal))
-                return long.Parse(line["VmHWM:".Length..].Trim().Split(' ')[0], CultureInfo.InvariantCulture) * 1024;
-        return 0;
-    }
+    public static long PeakResidentBytes() => ProcFile.KilobyteField("/proc/self/status", "VmHWM") ?? 0;
 }
