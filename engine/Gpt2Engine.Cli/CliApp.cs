@@ -31,16 +31,16 @@ internal static class CliApp
     public static int Run(string[] args)
     {
         Interruption.Install();
+        var error = StandardStreams.Error();
         try
         {
             StandardStreams.EnsureOutputWritable(Console.Out); // every command reports there, if only a line
         }
         catch (Gpt2Exception e)
         {
-            Console.Error.WriteLine($"gpt2-engine: error: {e.Message}");
-            return 1;
+            return Report(error, $"gpt2-engine: error: {e.Message}", 1);
         }
-        return Run(args, Console.Out, Console.Error);
+        return Run(args, Console.Out, error);
     }
 
     /// <summary>Runs the command line; user errors become "gpt2-engine: error: ..." and exit code 1 (2 for usage errors).</summary>
@@ -48,35 +48,46 @@ internal static class CliApp
     {
         var parse = BuildRoot().Parse(args);
         if ((BadNumber(parse) ?? OptionTakenForArgument(parse) ?? FirstParseError(parse)) is string usage)
-        {
-            error.WriteLine($"gpt2-engine: error: {usage} (see '{CommandPath(parse.CommandResult)} --help')");
-            return 2;
-        }
+            return Report(error, $"gpt2-engine: error: {usage} (see '{CommandPath(parse.CommandResult)} --help')", 2);
         try
         {
             return parse.Invoke(new InvocationConfiguration { Output = output, Error = error, EnableDefaultExceptionHandler = false });
         }
         catch (Gpt2Exception e)
         {
-            error.WriteLine($"gpt2-engine: error: {e.Message}");
-            return 1;
+            return Report(error, $"gpt2-engine: error: {e.Message}", 1);
         }
         catch (OperationCanceledException)
         {
-            error.WriteLine("gpt2-engine: cancelled");
-            return 130;
+            return Report(error, "gpt2-engine: cancelled", 130);
         }
         catch (Exception e) when (e is IOException or UnauthorizedAccessException or OutOfMemoryException or InvalidDataException)
         {
-            error.WriteLine($"gpt2-engine: error: {e.Message}");
-            return 1;
+            return Report(error, $"gpt2-engine: error: {e.Message}", 1);
         }
         catch (Exception e)
         {
             // A bug of ours, not the user's: still one line, with what a report needs, and no stack trace.
-            error.WriteLine($"gpt2-engine: internal error: {e.GetType().Name}: {e.Message.Split('\n')[0]}");
-            return 70;
+            return Report(error, $"gpt2-engine: internal error: {e.GetType().Name}: {e.Message.Split('\n')[0]}", 70);
         }
+    }
+
+    /// <summary>
+    /// Writes the line that says why the command failed and returns its exit code. When standard error cannot take
+    /// the line either (<c>2&gt;/dev/full</c>), the exit code is all that is left to tell: the process still ends
+    /// with it, not with an unhandled exception.
+    /// </summary>
+    private static int Report(TextWriter error, string line, int code)
+    {
+        try
+        {
+            error.WriteLine(line);
+        }
+        catch (Exception e) when (e is IOException or UnauthorizedAccessException)
+        {
+            // Nowhere left to say it.
+        }
+        return code;
     }
 
     /// <summary>

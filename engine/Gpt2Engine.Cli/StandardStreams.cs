@@ -7,17 +7,33 @@ namespace Gpt2Engine.Cli;
 internal static partial class StandardStreams
 {
     /// <summary>
-    /// Throws a one-line error when standard output is closed. A process started with <c>&gt;&amp;-</c> has no descriptor
-    /// 1, and the runtime may reuse it for a file it reads (a write would fail with "Access to the path is denied") or
-    /// for one end of a pipe of its own (the output would vanish into it). Checked once, at the process's entry point
-    /// (<see cref="CliApp.Run(string[])"/>), for every command; only for the console (tests run commands with their
-    /// own writers).
+    /// Throws a one-line error when standard output is closed (see <see cref="IsClosedForWriting"/>). Checked once, at
+    /// the process's entry point (<see cref="CliApp.Run(string[])"/>), for every command; only for the console (tests
+    /// run commands with their own writers).
     /// </summary>
     public static void EnsureOutputWritable(TextWriter output)
     {
-        if (!ReferenceEquals(output, Console.Out) || OperatingSystem.IsWindows()) return;
-        int flags = Fcntl(1, GetStatusFlags);
-        if (flags == -1 || (flags & AccessModeMask) == ReadOnly || IsOwnPipe(1)) throw new Gpt2Exception("standard output is closed");
+        if (ReferenceEquals(output, Console.Out) && IsClosedForWriting(1)) throw new Gpt2Exception("standard output is closed");
+    }
+
+    /// <summary>
+    /// Standard error, or a writer that drops everything when it is closed (<c>2&gt;&amp;-</c>): a write to the
+    /// descriptor the runtime put there would throw, and the error line would end the process with an unhandled
+    /// exception instead of the command's exit code, or would go into the runtime's own pipe. The exit code still
+    /// tells the failure, and a warning does not stop a command.
+    /// </summary>
+    public static TextWriter Error() => IsClosedForWriting(2) ? TextWriter.Null : Console.Error;
+
+    /// <summary>
+    /// Whether <paramref name="descriptor"/> (1 or 2) was closed when the process started. A process started with
+    /// <c>&gt;&amp;-</c> has no descriptor 1, and the runtime may reuse it for a file it reads (a write would fail with
+    /// "Access to the path is denied") or for one end of a pipe of its own (the output would vanish into it).
+    /// </summary>
+    private static bool IsClosedForWriting(int descriptor)
+    {
+        if (OperatingSystem.IsWindows()) return false;
+        int flags = Fcntl(descriptor, GetStatusFlags);
+        return flags == -1 || (flags & AccessModeMask) == ReadOnly || IsOwnPipe(descriptor);
     }
 
     /// <summary>

@@ -151,6 +151,23 @@ public class GenerateCommandTests
         }
     }
 
+    /// <summary>
+    /// With standard error closed (or full) the error line has nowhere to go, but the process still ends with the
+    /// command's exit code (not 134, an unhandled exception writing the line) and writes nothing to standard output.
+    /// </summary>
+    [LinuxFact]
+    public async Task A_closed_standard_error_keeps_the_exit_code()
+    {
+        // Alone, descriptor 2 is one end of the runtime's own pipe; with standard input closed too, its other end.
+        foreach (string closed in new[] { "2>&-", "<&- 2>&-", "2>/dev/full" })
+        {
+            var result = await CliProcess.FinishAsync(CliProcess.StartInShell(closed, "generate", "--weights", "nonexistent", "--device", "cpu"));
+            Assert.Equal((1, ""), (result.Code, result.Out));
+            var usage = await CliProcess.FinishAsync(CliProcess.StartInShell(closed, "generate", "--no-such-flag"));
+            Assert.Equal((2, ""), (usage.Code, usage.Out));
+        }
+    }
+
     /// <summary>A closed standard input is said to be closed, not waited on forever (the runtime reuses descriptor 0 for a pipe of its own).</summary>
     [LinuxFact]
     public async Task A_closed_standard_input_is_a_one_line_error()

@@ -139,6 +139,18 @@ public sealed class TokenizeCommandTests : IDisposable
         Assert.Contains("standard input: invalid UTF-8 at byte 11", error);
     }
 
+    /// <summary>A warning that standard error cannot take (<c>2&gt;&amp;-</c>) does not stop the command: the same ids, exit code 0.</summary>
+    [LinuxFact]
+    public async Task AWarningWithStandardErrorClosedDoesNotStopTheCommand()
+    {
+        using var process = CliProcess.StartInShell("2>&-", "tokenize");
+        process.StandardInput.BaseStream.Write([.. "Hello world"u8, 0xFF, (byte)'!']);
+        process.StandardInput.Close();
+        var (code, output, _) = await CliProcess.FinishAsync(process);
+        Assert.Equal(0, code);
+        Assert.Equal("Hello world\uFFFD!", Gpt2Engine.Tokenization.Gpt2Tokenizer.Default.Decode(output.Split(' ', StringSplitOptions.TrimEntries).Select(int.Parse).ToArray()));
+    }
+
     [Fact]
     public void UnknownFlagIsAUsageError()
     {
