@@ -43,8 +43,47 @@ public static class CheckpointDownloader
             throw new Gpt2Exception($"base URL '{options.BaseUrl}' is not an http or https address");
         string directory = ModelCatalog.DirectoryFor(release, options.WeightsRoot);
         var files = ModelCatalog.Files.Select(f => (ModelCatalog.FileUrl(options.BaseUrl, release, f), Path.Combine(directory, f), ModelCatalog.KnownSize(release, f)));
-        await DownloadFilesAsync(files, options, progress, cancel);
+        var created = MissingFolders(directory);
+        try
+        {
+            await DownloadFilesAsync(files, options, progress, cancel);
+        }
+        catch
+        {
+            RemoveEmpty(created);
+            throw;
+        }
         return directory;
+    }
+
+    /// <summary>The folders of <paramref name="directory"/>'s path that do not exist yet, deepest first: those a download creates.</summary>
+    private static List<string> MissingFolders(string directory)
+    {
+        var missing = new List<string>();
+        for (var folder = new DirectoryInfo(Path.GetFullPath(directory)); folder is { Exists: false }; folder = folder.Parent) missing.Add(folder.FullName);
+        return missing;
+    }
+
+    /// <summary>
+    /// After a failed download, removes the folders it created that are still empty (an empty release folder would
+    /// look like a release to the next command). A finished file or a kept .partial keeps its folder, for the next run
+    /// to resume; a folder that existed before is never touched. Never throws: the download's own error is the one to tell.
+    /// </summary>
+    private static void RemoveEmpty(List<string> created)
+    {
+        try
+        {
+            foreach (string folder in created)
+            {
+                if (!Directory.Exists(folder)) continue;
+                if (Directory.EnumerateFileSystemEntries(folder).Any()) return;
+                Directory.Delete(folder);
+            }
+        }
+        catch (Exception e) when (e is IOException or UnauthorizedAccessException)
+        {
+            // Left in place, like a folder something else wrote into meanwhile.
+        }
     }
 
     /// <summary>Downloads each (url, target path, expected size or null) in turn.</summary>
@@ -76,8 +115,11 @@ public static class CheckpointDownloader
             if (interruption is null) break;
             long have = File.Exists(partial) ? new FileInfo(partial).Length : 0;
             if (attempt >= options.Retries)
+            {
+                if (have == 0) File.Delete(partial); // nothing to resume from
                 throw new Gpt2Exception($"{url}: download interrupted at {have} bytes ({interruption}); " +
                     (have > 0 ? $"the partial file {partial} is kept, run the command again to resume" : "run the command again"));
+            }
             progress?.Report(new DownloadProgress(name, have, expected, 0, DownloadStatus.Retrying, interruption));
             await Task.Delay(options.RetryDelay, cancel);
         }

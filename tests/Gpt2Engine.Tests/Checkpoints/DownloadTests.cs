@@ -118,7 +118,37 @@ public class DownloadTests
             CheckpointDownloader.DownloadReleaseAsync("117M", Fast with { BaseUrl = server.BaseUrl, WeightsRoot = dir.Path }));
         Assert.Contains("/124M/checkpoint", e.Message);
         Assert.Contains("announces 50 bytes, but the published file has 77", e.Message);
-        Assert.Empty(Directory.GetFiles(dir["124M"]));
+        Assert.False(Directory.Exists(dir["124M"])); // the folder it created, empty, is gone too
+    }
+
+    /// <summary>
+    /// A failed download removes the folders it created and left empty (weights root and release folder), not one
+    /// that existed before, and not one that holds a .partial to resume from.
+    /// </summary>
+    [Fact]
+    public async Task A_failed_download_removes_only_the_empty_folders_it_created()
+    {
+        using var dir = new TempDir();
+        var noServer = Fast with { BaseUrl = "http://127.0.0.1:1/gpt-2" };
+        await Assert.ThrowsAsync<Gpt2Exception>(() => CheckpointDownloader.DownloadReleaseAsync("124M", noServer with { WeightsRoot = dir["weights"] }));
+        Assert.Equal([], Directory.GetFileSystemEntries(dir.Path));
+
+        Directory.CreateDirectory(dir["existing/124M"]);
+        await Assert.ThrowsAsync<Gpt2Exception>(() => CheckpointDownloader.DownloadReleaseAsync("124M", noServer with { WeightsRoot = dir["existing"] }));
+        Assert.Equal([], Directory.GetFileSystemEntries(dir["existing/124M"]));
+
+        // Every attempt is cut before the first byte: no empty .partial is kept either, so no folder.
+        byte[] checkpoint = Content(77, 8);
+        using (var silent = new FakeHttpServer((_, _) => new Reply(200, checkpoint, CutAfter: 0)))
+        {
+            await Assert.ThrowsAsync<Gpt2Exception>(() => CheckpointDownloader.DownloadReleaseAsync("124M", Fast with { BaseUrl = silent.BaseUrl, WeightsRoot = dir["cut"] }));
+            Assert.False(Directory.Exists(dir["cut"]));
+        }
+        using (var cut = new FakeHttpServer((_, _) => new Reply(200, checkpoint, CutAfter: 10)))
+        {
+            await Assert.ThrowsAsync<Gpt2Exception>(() => CheckpointDownloader.DownloadReleaseAsync("124M", Fast with { BaseUrl = cut.BaseUrl, WeightsRoot = dir["partial"] }));
+            Assert.Equal(checkpoint[..30], File.ReadAllBytes(dir["partial/124M/checkpoint.partial"])); // three attempts of 10 bytes
+        }
     }
 
     [Fact]
@@ -164,5 +194,6 @@ public class DownloadTests
         Assert.Equal(1, CliApp.Run(["download", "124M", "--base-url", "http://127.0.0.1:1/gpt-2", "--weights-dir", dir.Path], output, error));
         string line = Assert.Single(error.ToString().Split('\n', StringSplitOptions.RemoveEmptyEntries));
         Assert.StartsWith("gpt2-engine: error: http://127.0.0.1:1/gpt-2/124M/checkpoint: cannot connect", line);
+        Assert.False(Directory.Exists(Path.Combine(dir.Path, "124M")));
     }
 }
