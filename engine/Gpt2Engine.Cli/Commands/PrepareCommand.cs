@@ -16,7 +16,7 @@ internal static class PrepareCommand
         command.Options.Add(valFraction);
         command.SetAction(new Func<ParseResult, int>(parse =>
         {
-            var result = DataPreparation.Prepare(parse.GetValue(files)!, parse.GetValue(output)!, parse.GetValue(valFraction));
+            var result = DataPreparation.Prepare(parse.GetValue(files)!, parse.GetValue(output)!, parse.GetValue(valFraction), parse.InvocationConfiguration.Error);
             var writer = parse.InvocationConfiguration.Output;
             writer.WriteLine($"{result.Documents} documents: {result.TrainTokens:N0} train tokens, {result.ValidationTokens:N0} validation tokens");
             foreach (string file in result.Files) writer.WriteLine($"wrote {file}");

@@ -18,9 +18,7 @@ internal static class TokenizeCommand
             TextWriter output = parse.InvocationConfiguration.Output, error = parse.InvocationConfiguration.Error;
             foreach (var (name, bytes) in options.Inputs(parse))
             {
-                string text = TokenIdText.DecodeUtf8(bytes, out long invalid);
-                if (invalid >= 0)
-                    error.WriteLine($"gpt2-engine: warning: {name}: invalid UTF-8 at byte {invalid}; invalid bytes are read as U+FFFD");
+                string text = TokenIdText.DecodeUtf8(bytes, name, error);
                 TokenIdText.Write(tokenizer.EncodeParallel(text, allowSpecial: !parse.GetValue(noSpecial)), output);
                 output.WriteLine();
             }

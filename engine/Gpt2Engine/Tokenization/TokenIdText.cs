@@ -65,4 +65,16 @@ public static class TokenIdText
         firstInvalid = read;
         return Encoding.UTF8.GetString(bytes);
     }
+
+    /// <summary>
+    /// <paramref name="bytes"/> read as UTF-8, invalid sequences as U+FFFD; the first invalid byte of
+    /// <paramref name="source"/> is named in a warning on <paramref name="warnings"/> (tokenize and prepare read text so).
+    /// </summary>
+    public static string DecodeUtf8(ReadOnlySpan<byte> bytes, string source, TextWriter? warnings)
+    {
+        string text = DecodeUtf8(bytes, out long invalid);
+        if (invalid >= 0)
+            warnings?.WriteLine($"gpt2-engine: warning: {source}: invalid UTF-8 at byte {invalid}; invalid bytes are read as U+FFFD");
+        return text;
+    }
 }

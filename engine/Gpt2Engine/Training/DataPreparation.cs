@@ -16,7 +16,11 @@ public static class DataPreparation
     /// <summary>Tokens per shard file (200 MB of uint16).</summary>
     public const int ShardTokens = 100_000_000;
 
-    public static PreparedData Prepare(IReadOnlyList<string> textFiles, string outputDirectory, double validationFraction)
+    /// <summary>
+    /// Writes the shards; a file that is not valid UTF-8 is read with U+FFFD for its invalid bytes, as tokenize reads
+    /// it, and named in a warning on <paramref name="warnings"/>.
+    /// </summary>
+    public static PreparedData Prepare(IReadOnlyList<string> textFiles, string outputDirectory, double validationFraction, TextWriter? warnings = null)
     {
         if (textFiles.Count == 0) throw new Gpt2Exception("no input text files given");
         if (!(validationFraction >= 0 && validationFraction < 1)) throw new Gpt2Exception($"--val-fraction {validationFraction} must be in [0, 1)");
@@ -24,16 +28,17 @@ public static class DataPreparation
         int documents = 0;
         foreach (string file in textFiles)
         {
-            string text;
+            byte[] bytes;
             try
             {
-                text = File.ReadAllText(file);
+                bytes = File.ReadAllBytes(file);
             }
             catch (Exception e) when (e is IOException or UnauthorizedAccessException)
             {
                 throw new Gpt2Exception($"{file}: cannot read ({e.Message})", e);
             }
-            if (text.Length == 0) throw new Gpt2Exception($"{file}: the file is empty");
+            if (bytes.Length == 0) throw new Gpt2Exception($"{file}: the file is empty");
+            string text = TokenIdText.DecodeUtf8(bytes, file, warnings);
             tokens.Add(Gpt2Config.EndOfText);
             foreach (int id in Gpt2Tokenizer.Default.Encode(text))
             {

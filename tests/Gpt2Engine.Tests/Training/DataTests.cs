@@ -169,6 +169,25 @@ public sealed class DataTests
         Assert.Contains("empty.txt: the file is empty", Assert.Throws<Gpt2Exception>(() => DataPreparation.Prepare([data.File("a.txt"), data.File("empty.txt")], data.File("out"), 0.1)).Message);
     }
 
+    /// <summary>Text that is not valid UTF-8 is read as tokenize reads it (U+FFFD), with the same warning, not silently.</summary>
+    [Fact]
+    public void Prepare_warns_about_invalid_utf8_as_tokenize_does()
+    {
+        using var data = new TrainingData();
+        File.WriteAllBytes(data.File("a.txt"), [.. "Hello"u8, 0xFF, .. " world"u8]);
+        string warning = $"gpt2-engine: warning: {data.File("a.txt")}: invalid UTF-8 at byte 5; invalid bytes are read as U+FFFD";
+
+        var (output, error) = (new StringWriter(), new StringWriter());
+        Assert.Equal(0, Gpt2Engine.Cli.CliApp.Run(["prepare", "--out", data.File("out"), "--val-fraction", "0", data.File("a.txt")], output, error));
+        Assert.Equal(warning, error.ToString().TrimEnd());
+        using var train = TokenShard.Open(data.File("out", "train_000.bin"));
+        Assert.Equal([50256, .. Gpt2Engine.Tokenization.Gpt2Tokenizer.Default.Encode("Hello\uFFFD world")], train.Tokens(0, (int)train.Count).ToArray().Select(t => (int)t));
+
+        var tokenizeError = new StringWriter();
+        Assert.Equal(0, Gpt2Engine.Cli.CliApp.Run(["tokenize", data.File("a.txt")], new StringWriter(), tokenizeError));
+        Assert.Equal(warning, tokenizeError.ToString().TrimEnd());
+    }
+
     /// <summary>
     /// A preparation that fails leaves the previous shards as they were: the new ones are written aside and moved in
     /// only once all are written. (Here val_000.bin is a folder, which cannot be replaced; Ctrl-C deletes the same
