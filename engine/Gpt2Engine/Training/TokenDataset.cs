@@ -34,8 +34,12 @@ public sealed class TokenDataset : IDisposable
             ? Directory.GetFiles(directory, $"{split}_*.bin").Order(StringComparer.Ordinal).ToArray()
             : throw new Gpt2Exception($"{directory}: data directory not found (run 'gpt2-engine prepare --out {directory} FILE...')");
 
-    /// <summary>Opens the <paramref name="split"/> shards of <paramref name="directory"/>; they must hold at least one window of T+1 tokens.</summary>
-    public static TokenDataset Open(string directory, string split, int T)
+    /// <summary>
+    /// Opens the <paramref name="split"/> shards of <paramref name="directory"/>; they must hold at least one window of
+    /// T+1 tokens. Given the model's <paramref name="vocabularySize"/>, every token is checked against it once, here,
+    /// not when a window is drawn.
+    /// </summary>
+    public static TokenDataset Open(string directory, string split, int T, int? vocabularySize = null)
     {
         if (T <= 0) throw new Gpt2Exception($"sequence length {T} must be positive");
         string[] paths = ShardPaths(directory, split);
@@ -43,7 +47,11 @@ public sealed class TokenDataset : IDisposable
         var shards = new List<TokenShard>();
         try
         {
-            foreach (string path in paths) shards.Add(TokenShard.Open(path));
+            foreach (string path in paths)
+            {
+                shards.Add(TokenShard.Open(path));
+                if (vocabularySize is int V) shards[^1].EnsureTokensBelow(V);
+            }
             var dataset = new TokenDataset(split, [.. shards], T);
             if (dataset.WindowCount == 0)
                 throw new Gpt2Exception($"{directory}: the {split} split has {dataset.TokenCount} tokens, too few for one sequence of {T}+1 tokens");

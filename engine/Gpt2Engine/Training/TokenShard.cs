@@ -31,6 +31,24 @@ public sealed class TokenShard : IDisposable
     public ReadOnlySpan<ushort> Tokens(long start, int length) =>
         MemoryMarshal.Cast<byte, ushort>(_file.Span(HeaderBytes + 2 * start, 2 * length));
 
+    /// <summary>
+    /// Throws a one-line error naming the first token id at or above <paramref name="vocabularySize"/> and its
+    /// position: a shard prepared for another vocabulary would otherwise fail only when training draws that window.
+    /// One vectorised pass over the mapped tokens (IndexOfAnyInRange), about as fast as the pages can be read.
+    /// </summary>
+    public void EnsureTokensBelow(int vocabularySize)
+    {
+        if (vocabularySize > ushort.MaxValue) return; // every uint16 id is in range
+        const int Chunk = 1 << 28; // tokens per span: 512 MB, a length a span can hold
+        for (long start = 0; start < Count; start += Chunk)
+        {
+            var tokens = Tokens(start, (int)Math.Min(Chunk, Count - start));
+            int i = tokens.IndexOfAnyInRange((ushort)vocabularySize, ushort.MaxValue);
+            if (i >= 0)
+                throw new Gpt2Exception($"{Path}: token id {tokens[i]} at position {start + i} is outside the model's vocabulary (0..{vocabularySize - 1})");
+        }
+    }
+
     public static TokenShard Open(string path)
     {
         var file = MappedFile.Open(path);

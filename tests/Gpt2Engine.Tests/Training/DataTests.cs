@@ -55,6 +55,17 @@ public sealed class DataTests
         Assert.Contains("too few for one sequence", Assert.Throws<Gpt2Exception>(() => TokenDataset.Open(data.Directory, "train", 4)).Message);
     }
 
+    /// <summary>An id outside the model's vocabulary fails at the data's load, naming the shard and the first position.</summary>
+    [Fact]
+    public void Token_outside_the_vocabulary_is_found_when_the_split_opens()
+    {
+        using var data = new TrainingData();
+        data.WriteSplit("train", [0, 63, 1, 2, 3], [5, 6, 7, 64, 8, 65535]);
+        using (var fits = TokenDataset.Open(data.Directory, "train", 2, vocabularySize: 65_536)) Assert.Equal(11, fits.TokenCount);
+        var error = Assert.Throws<Gpt2Exception>(() => TokenDataset.Open(data.Directory, "train", 2, vocabularySize: 64));
+        Assert.Equal($"{data.File("train_001.bin")}: token id 64 at position 3 is outside the model's vocabulary (0..63)", error.Message);
+    }
+
     [Fact]
     public void Windows_step_by_T_within_each_shard()
     {
