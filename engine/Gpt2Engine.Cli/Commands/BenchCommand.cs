@@ -55,6 +55,8 @@ internal static class BenchCommand
             {
                 var output = parse.InvocationConfiguration.Output;
                 int[] prompts = parse.GetValue(promptSweep) is { Length: > 0 } sweep ? sweep : [parse.GetValue(promptTokens)];
+                if (prompts.Any(p => p < 1)) // said before the model loads, naming the option
+                    throw new Gpt2Exception($"{(Given(promptSweep) ? "--prompt-sweep" : "--prompt-tokens")} {string.Join(',', prompts)}: a prompt length must be at least 1 token");
                 using var loaded = CheckpointLoader.Load(weightsPath);
                 // The profiled training step holds parameters, gradients and both AdamW moments in float32 (16 bytes a
                 // parameter, before activations): skip it where that would not fit in half the machine's memory.

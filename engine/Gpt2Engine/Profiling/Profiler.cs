@@ -26,8 +26,11 @@ public static class Profiler
     {
         var config = weights.Config;
         foreach (int p in settings.PromptLengths)
-            if (p < 1 || p + settings.NewTokens > config.ContextLength)
+        {
+            if (p < 1) throw new Gpt2Exception($"a prompt of {p} tokens: a prompt needs at least 1 token");
+            if (p + settings.NewTokens > config.ContextLength)
                 throw new Gpt2Exception($"a prompt of {p} tokens plus {settings.NewTokens} new tokens does not fit the model's context of {config.ContextLength}");
+        }
         if (settings.NewTokens < 1) throw new Gpt2Exception("profiling needs at least one new token");
         if (settings.TrainBatch > 0 && (settings.TrainLength < 1 || settings.TrainLength > config.ContextLength))
             throw new Gpt2Exception($"the training sequence length must be between 1 and the model's context of {config.ContextLength} (got {settings.TrainLength})");

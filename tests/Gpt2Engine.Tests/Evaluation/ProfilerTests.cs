@@ -92,6 +92,24 @@ public sealed class ProfilerTests
         Assert.Contains("does not fit the model's context of 32", e.Message);
     }
 
+    /// <summary>A prompt length below 1 is said to be one, not a prompt that does not fit the context.</summary>
+    [Theory]
+    [InlineData("--prompt-sweep 0: a prompt length must be at least 1 token", "--prompt-sweep", "0")]
+    [InlineData("--prompt-sweep 16,-2: a prompt length must be at least 1 token", "--prompt-sweep", "16,-2")]
+    [InlineData("--prompt-tokens 0: a prompt length must be at least 1 token", "--prompt-tokens", "0")]
+    public void Bench_profile_names_a_prompt_length_below_one(string message, params string[] flags)
+    {
+        var output = new StringWriter();
+        var error = new StringWriter();
+        // Weights that do not exist: the option is checked before the model loads.
+        Assert.Equal(1, CliApp.Run(["bench", "--weights", "no-such-model.safetensors", "--profile", .. flags], output, error));
+        Assert.Equal($"gpt2-engine: error: {message}", error.ToString().TrimEnd());
+
+        using var weights = CheckpointLoader.Load(TestFixtures.TinyModel);
+        var e = Assert.Throws<Gpt2Exception>(() => Profiler.Run(weights, t => new CpuBackend(t), new ProfileSettings([1], [4, 0], 4, 0, 0), null));
+        Assert.Equal("a prompt of 0 tokens: a prompt needs at least 1 token", e.Message);
+    }
+
     [Fact]
     public void Bench_profile_sweeps_threads_and_prompt_lengths_as_json()
     {
