@@ -3,7 +3,7 @@ namespace Gpt2Engine.Generation;
 /// <summary>How to continue a prompt. The defaults are those of OpenAI's sampling script (temperature 1, top-k 40).</summary>
 public sealed record GenerationOptions
 {
-    /// <summary>New tokens per sample at most.</summary>
+    /// <summary>New tokens per sample at most; 0 reads and checks the prompt and generates nothing (the model does not run).</summary>
     public int MaxTokens { get; init; } = 128;
     /// <summary>Continuations of the one prompt, decoded together as a batch (at most <see cref="MaxSamples"/>).</summary>
     public int Samples { get; init; } = 1;
@@ -49,7 +49,11 @@ public readonly record struct GeneratedToken(int Sample, int Id, StopReason Stop
 /// <summary>What a generation cost: prefill (prompt) and decoding, in tokens and seconds.</summary>
 public sealed class GenerationStatistics
 {
-    /// <summary>Prompt positions fed, counting every sample of the batch and every sliding-window refill.</summary>
+    /// <summary>
+    /// Prompt positions fed, counting every sample of the batch and every sliding-window refill. With
+    /// <see cref="GenerationOptions.MaxTokens"/> 0 the prompt is counted (as read: truncated, or &lt;|endoftext|&gt;
+    /// for an empty one) but not fed, in 0 seconds.
+    /// </summary>
     public long PromptTokens { get; internal set; }
     public double PromptSeconds { get; internal set; }
     /// <summary>New tokens produced over all samples.</summary>

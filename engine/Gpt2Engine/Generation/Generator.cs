@@ -63,9 +63,13 @@ public sealed class Generator(Gpt2Model model, Gpt2Tokenizer? tokenizer = null)
 
     private IEnumerable<GeneratedToken> Run(int[] context, GenerationOptions options, Sampler sampler, StopTextMatcher[]? stopMatchers, CancellationToken cancellationToken)
     {
-        if (options.MaxTokens == 0) yield break;
         int B = options.Samples, V = model.Config.VocabSize;
         var stats = Statistics;
+        if (options.MaxTokens == 0)
+        {
+            stats.PromptTokens = (long)B * context.Length; // read and checked, but nothing to generate: not fed
+            yield break;
+        }
         var rngs = new Xoshiro256StarStar[B];
         for (int b = 0; b < B; b++) rngs[b] = Xoshiro256StarStar.FromSeed(options.Seed, b);
         // Every sample's whole text so far, for refilling a sliding window.

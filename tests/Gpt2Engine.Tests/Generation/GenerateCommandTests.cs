@@ -47,6 +47,15 @@ public class GenerateCommandTests
         Assert.Contains("tokens/s", first.Err);
     }
 
+    /// <summary>--max-tokens 0 prints an empty text, and its summary counts the prompt's 4 tokens (it said 0).</summary>
+    [Fact]
+    public void Zero_max_tokens_reports_the_prompt_length()
+    {
+        var result = Run("generate", "--weights", TinyFixture.ModelPath, "--prompt-ids", "1 2 3 4", "--max-tokens", "0");
+        Assert.Equal((0, "\n"), (result.Code, result.Out)); // the empty text's line
+        Assert.StartsWith("prompt: 4 tokens in ", result.Err.Split('\n').Single(line => line.StartsWith("prompt: ")));
+    }
+
     [Fact]
     public void Running_past_the_context_stops_with_a_message()
     {

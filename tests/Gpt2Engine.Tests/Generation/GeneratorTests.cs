@@ -233,6 +233,21 @@ public class GeneratorTests
         Assert.Equal(StopReason.ContextFull, beyond[^1].Stop);
     }
 
+    /// <summary>MaxTokens 0 generates nothing and runs no model, but the statistics count the prompt as read (not 0).</summary>
+    [Fact]
+    public void Zero_max_tokens_counts_the_prompt_and_runs_nothing()
+    {
+        using var model = TinyFixture.LoadModel();
+        var generator = new Generator(model);
+        Assert.Empty(generator.Generate([5, 6, 7, 8], new GenerationOptions { MaxTokens = 0, Samples = 3 }));
+        var stats = generator.Statistics;
+        Assert.Equal((3 * 4L, 0.0, 0L, 0L), (stats.PromptTokens, stats.PromptSeconds, stats.GeneratedTokens, stats.DecodedPositions));
+
+        // Truncated to the whole context of 32 (no room to leave for new tokens).
+        Assert.Empty(generator.Generate(Enumerable.Range(0, 40).ToArray(), new GenerationOptions { MaxTokens = 0, Truncate = true }));
+        Assert.Equal((32L, 8), (generator.Statistics.PromptTokens, generator.Statistics.TruncatedTokens));
+    }
+
     [Theory]
     [InlineData(96)]
     [InlineData(-1)]
