@@ -32,7 +32,7 @@ public static class SvgLineChart
         Line($"""<svg xmlns="http://www.w3.org/2000/svg" width="{Width}" height="{Height}" viewBox="0 0 {Width} {Height}" font-family="sans-serif" font-size="12">""");
         Line($"""<rect width="{Width}" height="{Height}" fill="white"/>""");
         Line($"""<text x="{Left + plotWidth / 2:F1}" y="24" text-anchor="middle" font-size="16">{Escape(title)}</text>""");
-        string xStep = Decimals(xTicks), yStep = Decimals(yTicks);
+        string xStep = TickFormat(xTicks), yStep = TickFormat(yTicks);
         foreach (double t in xTicks)
         {
             Line($"""<line x1="{X(t):F1}" y1="{Top}" x2="{X(t):F1}" y2="{Top + plotHeight}" stroke="#e5e5e5"/>""");
@@ -79,12 +79,20 @@ public static class SvgLineChart
         return [.. Enumerable.Range(0, count).Select(i => Math.Round(first + i * step, 12))];
     }
 
-    /// <summary>A number format with as many decimals as the tick step needs.</summary>
-    private static string Decimals(double[] ticks)
+    /// <summary>
+    /// A number format for tick labels that tells the ticks apart and stays short: fixed, with as many decimals as the
+    /// step needs, for steps from 0.0001 and values below a million; otherwise exponent notation with as many mantissa
+    /// decimals as the step needs (a loss of 1e300 is "1.0E+300", not 301 digits).
+    /// </summary>
+    private static string TickFormat(double[] ticks)
     {
         double step = ticks.Length > 1 ? ticks[1] - ticks[0] : 1;
-        return "F" + Math.Clamp(-(int)Math.Floor(Math.Log10(step) + 1e-9), 0, 10);
+        int stepExponent = Exponent(step), largestExponent = Exponent(ticks.Max(Math.Abs));
+        if (stepExponent >= -4 && largestExponent < 6) return "F" + Math.Max(0, -stepExponent);
+        return "0." + new string('0', Math.Clamp(largestExponent - stepExponent, 1, 15)) + "E+0";
     }
+
+    private static int Exponent(double value) => (int)Math.Floor(Math.Log10(value) + 1e-9);
 
     private static string Escape(string text) => SecurityElement.Escape(text);
 }

@@ -32,6 +32,29 @@ public sealed class PlotTests
         for (int i = 1; i < ticks.Length; i++) Assert.Equal(step, ticks[i] - ticks[i - 1], 9);
     }
 
+    /// <summary>
+    /// The y tick labels stay short whatever the magnitude (a loss of 1e300 had 301-digit labels), and each still reads
+    /// back as its tick.
+    /// </summary>
+    [Theory]
+    [InlineData(2.5, 1e300)]
+    [InlineData(1.234e-5, 1.236e-5)]
+    [InlineData(0, 3e7)]
+    [InlineData(2.9, 11.1)]
+    public void Tick_labels_are_short_and_read_back_as_the_ticks(double min, double max)
+    {
+        var svg = XDocument.Parse(SvgLineChart.Render("t", "x", "y", [new ChartSeries("s", [(0, min), (1, max)])])).Root!;
+        var labels = svg.Elements(Svg + "text").Where(t => (string?)t.Attribute("text-anchor") == "end").Select(t => t.Value).ToList();
+        var ticks = SvgLineChart.NiceTicks(min, max);
+        Assert.Equal(ticks.Length, labels.Count);
+        double step = ticks[1] - ticks[0];
+        for (int i = 0; i < ticks.Length; i++)
+        {
+            Assert.InRange(labels[i].Length, 1, 10);
+            Assert.True(Math.Abs(double.Parse(labels[i], CultureInfo.InvariantCulture) - ticks[i]) <= step * 1e-6, $"label {labels[i]} for tick {ticks[i]}");
+        }
+    }
+
     [Fact]
     public void Loss_chart_draws_each_loss_column_with_values_placed_linearly()
     {
