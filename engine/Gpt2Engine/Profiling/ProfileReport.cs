@@ -22,6 +22,9 @@ public sealed record ProfileReport(string Model, string Backend, IReadOnlyList<G
 {
     public void WriteText(TextWriter output)
     {
+        // The name column is as wide as the longest name of any table ("softmax/cross-entropy backward"), so that
+        // every row of every table lines up.
+        int nameWidth = Generation.SelectMany(g => g.Ops).Concat(Training.SelectMany(t => t.Ops)).Select(op => op.Name.Length).DefaultIfEmpty(0).Max();
         output.WriteLine($"model: {Model}");
         output.WriteLine($"backend: {Backend}");
         foreach (var g in Generation)
@@ -29,20 +32,20 @@ public sealed record ProfileReport(string Model, string Backend, IReadOnlyList<G
             output.WriteLine();
             string decode = g.NewTokens > 1 ? Invariant($"decode {g.MsPerToken:F2} ms/token") : "no decode step";
             output.WriteLine(Invariant($"generate: {g.Threads} threads, prompt {g.PromptTokens} tokens + {g.NewTokens} new: prefill {g.PrefillMs:F1} ms, {decode}, total {g.TotalMs:F1} ms"));
-            WriteOps(output, g.Ops, g.TotalMs);
+            WriteOps(output, g.Ops, g.TotalMs, nameWidth);
         }
         foreach (var t in Training)
         {
             output.WriteLine();
             output.WriteLine(Invariant($"train step: {t.Threads} threads, batch {t.Batch} x {t.Length} tokens: {t.StepMs:F1} ms"));
-            WriteOps(output, t.Ops, t.StepMs);
+            WriteOps(output, t.Ops, t.StepMs, nameWidth);
         }
     }
 
-    private static void WriteOps(TextWriter output, IReadOnlyList<OpTime> ops, double totalMs)
+    private static void WriteOps(TextWriter output, IReadOnlyList<OpTime> ops, double totalMs, int nameWidth)
     {
         foreach (var op in ops)
-            output.WriteLine(Invariant($"  {op.Name,-28} {op.Milliseconds,10:F2} ms {100 * op.Milliseconds / totalMs,6:F1} %  {op.Calls,7} calls"));
+            output.WriteLine(Invariant($"  {op.Name.PadRight(nameWidth)} {op.Milliseconds,10:F2} ms {100 * op.Milliseconds / totalMs,6:F1} %  {op.Calls,7} calls"));
     }
 
     private static string Invariant(FormattableString text) => text.ToString(CultureInfo.InvariantCulture);

@@ -54,6 +54,26 @@ public sealed class ProfilerTests
         }
     }
 
+    /// <summary>
+    /// Every row of every table lines up, whatever the longest name: "softmax/cross-entropy backward" (30 characters)
+    /// was wider than the fixed 28 of the name column and pushed its row's numbers right.
+    /// </summary>
+    [Theory]
+    [InlineData(ProfileCategories.CrossEntropy + " backward")]
+    [InlineData("a name much longer than any category so far")]
+    public void Profile_table_rows_line_up_whatever_the_longest_name(string longName)
+    {
+        OpTime[] generation = [new("gelu", 1.5, 3), new("matmul qkv", 12.25, 6)], training = [new(longName, 2, 1), new("adamw", 0.5, 1)];
+        var report = new ProfileReport("m", "cpu", [new GenerationProfile(1, 4, 3, 10, 3.75, generation)], [new TrainingProfile(1, 2, 8, 2.5, training)]);
+        var text = new StringWriter();
+        report.WriteText(text);
+        var rows = text.ToString().Split('\n').Where(line => line.StartsWith("  ")).ToList();
+        Assert.Equal(4, rows.Count);
+        // The milliseconds end where " ms " starts: the same column on every row, right after the longest name.
+        Assert.All(rows, row => Assert.Equal(2 + longName.Length + 1 + 10, row.IndexOf(" ms ", StringComparison.Ordinal)));
+        Assert.Single(rows, row => row.StartsWith($"  {longName} "));
+    }
+
     [Theory]
     [InlineData(768, 2304, ProfileCategories.MatmulQkv)]
     [InlineData(768, 768, ProfileCategories.MatmulAttnProj)]
