@@ -10,6 +10,17 @@ namespace Gpt2Engine.Training;
 /// </summary>
 internal sealed class HostParameters(ParameterLayout layout) : IDisposable
 {
+    /// <summary>
+    /// Throws a <see cref="Gpt2Exception"/> naming <paramref name="source"/> unless the parameters of <paramref name="config"/>
+    /// fit in one array: training needs that (initialisation, and the staging copy every checkpoint is written from),
+    /// so a larger model is refused before training starts rather than at its first checkpoint.
+    /// </summary>
+    public static void RequireFits(Gpt2Config config, string source)
+    {
+        if (config.ParameterCount > Array.MaxLength)
+            throw new Gpt2Exception($"{source}: {config} has {config.ParameterCount:N0} parameters; training keeps them in one array of at most {Array.MaxLength:N0}");
+    }
+
     public ParameterLayout Layout { get; } = layout;
     public float[] Values { get; } = GC.AllocateArray<float>(checked((int)layout.TotalCount), pinned: true);
 

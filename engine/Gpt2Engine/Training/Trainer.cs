@@ -72,6 +72,7 @@ public sealed class Trainer : IDisposable
         else
         {
             using var weights = options.Weights is not null ? CheckpointLoader.Load(options.Weights) : ModelInitializer.RandomWeights(options.Config!, options.Seed);
+            HostParameters.RequireFits(weights.Config, weights.Source);
             model = new Gpt2Model(weights, backend, trainable: true);
         }
         TokenDataset? train = null, validation = null;

@@ -120,6 +120,34 @@ public sealed class TrainerTests : IDisposable
         Assert.Equal(saved, File.ReadAllBytes(Path.Combine(options.OutputDirectory, "model.safetensors")));
     }
 
+    /// <summary>
+    /// Weights of more parameters than one array holds (2^31 + 888: wte and wpe of 2^27 rows) are refused before they
+    /// load: training copies them into one array at every checkpoint. A sparse file reads as zeros and takes no disk.
+    /// </summary>
+    [LinuxFact]
+    public void Weights_too_large_for_one_array_are_refused_before_training()
+    {
+        var config = new Gpt2Config(VocabSize: 1 << 27, ContextLength: 1 << 27, Channels: 8, Layers: 1, Heads: 1);
+        string weights = Directory.CreateDirectory(_data.File("weights")).FullName;
+        File.WriteAllText(Path.Combine(weights, "config.json"), TrainingCheckpoint.ConfigJson(config));
+        WriteSparseSafetensors(Path.Combine(weights, "model.safetensors"), ParameterLayout.For(config));
+        var e = Assert.Throws<Gpt2Exception>(() => Trainer.Open(Options("huge") with { Config = null, Weights = weights }, new CpuBackend(1)));
+        Assert.Contains($"{config} has 2,147,484,536 parameters; training keeps them in one array of at most 2,147,483,591", e.Message);
+    }
+
+    /// <summary>A safetensors header for every tensor of <paramref name="layout"/> (F32), then a hole as long as their data.</summary>
+    private static void WriteSparseSafetensors(string path, ParameterLayout layout)
+    {
+        var header = new System.Text.StringBuilder("{");
+        foreach (var spec in layout.Specs)
+            header.Append($"\"{spec.Name}\":{{\"dtype\":\"F32\",\"shape\":[{string.Join(',', spec.Shape)}],\"data_offsets\":[{spec.Offset * 4},{(spec.Offset + spec.Count) * 4}]}},");
+        header[^1] = '}';
+        using var file = File.Create(path);
+        file.Write(BitConverter.GetBytes((ulong)header.Length));
+        file.Write(System.Text.Encoding.ASCII.GetBytes(header.ToString()));
+        file.SetLength(file.Position + layout.TotalCount * 4);
+    }
+
     [Fact]
     public void Checkpoint_loads_for_inference_with_the_trained_weights()
     {
