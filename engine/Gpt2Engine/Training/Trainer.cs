@@ -42,8 +42,9 @@ public sealed class Trainer : IDisposable
     }
 
     /// <summary>
-    /// Opens the data and builds the model: resumed from the output directory, loaded from weights, or initialised
-    /// from a config. The trainer owns <paramref name="backend"/> (disposed with it, or here if opening fails).
+    /// Checks the options against the checkpoint and the backend's memory, opens the data, then builds the model: resumed
+    /// from the output directory, loaded from weights, or initialised from a config, with everything a step needs
+    /// allocated. The trainer owns <paramref name="backend"/> (disposed with it, or here if opening fails).
     /// </summary>
     public static Trainer Open(TrainingOptions options, Backend backend)
     {
@@ -61,36 +62,53 @@ public sealed class Trainer : IDisposable
     private static Trainer OpenOn(TrainingOptions options, Backend backend)
     {
         options.Validate();
-        int T = options.SequenceLength;
-        Gpt2Model model;
-        TrainingCheckpoint.State? resumed = null;
-        if (options.Resume)
-        {
-            (model, resumed) = TrainingCheckpoint.Load(options.OutputDirectory, backend);
-            options = options with { Seed = resumed.Seed };
-        }
-        else
-        {
-            using var weights = options.Weights is not null ? CheckpointLoader.Load(options.Weights) : ModelInitializer.RandomWeights(options.Config!, options.Seed);
-            HostParameters.RequireFits(weights.Config, weights.Source);
-            model = new Gpt2Model(weights, backend, trainable: true);
-        }
+        int B = options.BatchSize, T = options.SequenceLength;
+        Gpt2Weights? weights = null;
+        Gpt2Model? model = null;
         TokenDataset? train = null, validation = null;
         try
         {
-            if (T > model.Config.ContextLength) throw new Gpt2Exception($"--seq {T} is larger than the model's context of {model.Config.ContextLength} positions");
-            if (resumed is not null && resumed.SequenceLength != T) throw new Gpt2Exception($"--seq {T} differs from the checkpoint's {resumed.SequenceLength}; resume with --seq {resumed.SequenceLength}");
-            if (resumed is not null && resumed.Step >= options.Steps) throw new Gpt2Exception($"the checkpoint in {options.OutputDirectory} is at step {resumed.Step}; --steps {options.Steps} leaves nothing to do");
+            Gpt2Config config;
+            TrainingCheckpoint.State? resumed = null;
+            if (options.Resume)
+            {
+                (config, resumed) = TrainingCheckpoint.ReadState(options.OutputDirectory);
+                options = options with { Seed = resumed.Seed };
+                if (resumed.SequenceLength != T) throw new Gpt2Exception($"--seq {T} differs from the checkpoint's {resumed.SequenceLength}; resume with --seq {resumed.SequenceLength}");
+                if (resumed.Step >= options.Steps) throw new Gpt2Exception($"the checkpoint in {options.OutputDirectory} is at step {resumed.Step}; --steps {options.Steps} leaves nothing to do");
+            }
+            else
+            {
+                if (options.Weights is not null) weights = CheckpointLoader.Load(options.Weights);
+                config = weights?.Config ?? options.Config!;
+                HostParameters.RequireFits(config, weights?.Source ?? "--config");
+            }
+            if (T > config.ContextLength) throw new Gpt2Exception($"--seq {T} is larger than the model's context of {config.ContextLength} positions");
             train = TokenDataset.Open(options.DataDirectory, "train", T);
             if (TokenDataset.ShardPaths(options.DataDirectory, "val").Length > 0) validation = TokenDataset.Open(options.DataDirectory, "val", T);
+
+            // All the memory of a step, before the slow part (initialisation, copying the weights in): a run that does
+            // not fit fails at once.
+            backend.RequireAvailable(Gpt2Model.TrainingBytes(config, B, T), $"training {config} on {B} x {T} tokens");
+            if (options.Resume) model = TrainingCheckpoint.Load(options.OutputDirectory, backend);
+            else
+            {
+                weights ??= ModelInitializer.RandomWeights(config, options.Seed);
+                model = new Gpt2Model(weights, backend, trainable: true);
+            }
+            model.AllocateForTraining(B, T);
             return new Trainer(options, model, train, validation, resumed?.Step ?? 0, resumed?.DataPosition ?? 0);
         }
         catch
         {
             train?.Dispose();
             validation?.Dispose();
-            model.Dispose();
+            model?.Dispose();
             throw;
+        }
+        finally
+        {
+            weights?.Dispose(); // the trainable model holds its own copy
         }
     }
 

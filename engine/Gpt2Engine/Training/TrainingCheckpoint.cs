@@ -46,30 +46,49 @@ public static class TrainingCheckpoint
         AtomicFile.Write(Path.Combine(directory, ConfigFile), Encoding.UTF8.GetBytes(ConfigJson(model.Config)));
     }
 
-    /// <summary>Builds a trainable model from the training state in <paramref name="directory"/>, with its optimizer moments.</summary>
-    public static (Gpt2Model Model, State State) Load(string directory, Backend backend)
+    /// <summary>The model's config and the run's state saved in <paramref name="directory"/>, from the training state's header alone.</summary>
+    public static (Gpt2Config Config, State State) ReadState(string directory)
     {
-        string path = Path.Combine(directory, StateFile);
-        if (!File.Exists(path)) throw new Gpt2Exception($"{path}: no training checkpoint to resume from");
-        using var file = SafetensorsFile.Open(path);
-        var metadata = file.Metadata;
-        if (!metadata.TryGetValue("training_format", out string? format) || format != FormatName)
-            throw new Gpt2Exception($"{path}: not a gpt2-engine training state (metadata 'training_format' is '{format}')");
-        var config = ConfigFiles.FromMetadata(metadata, path) ?? throw new Gpt2Exception($"{path}: metadata has no model config");
-        var state = new State(Read<int>(metadata, "step", path), Read<long>(metadata, "data_position", path),
-            Read<ulong>(metadata, "seed", path), Read<int>(metadata, "seq", path));
-        using var weights = new Gpt2Weights(config, file.Tensors, $"training state {path}", owner: null);
+        using var file = OpenState(directory);
+        return Describe(file);
+    }
+
+    /// <summary>Builds a trainable model from the training state in <paramref name="directory"/>, with its optimizer moments.</summary>
+    public static Gpt2Model Load(string directory, Backend backend)
+    {
+        using var file = OpenState(directory);
+        var (config, _) = Describe(file);
+        using var weights = new Gpt2Weights(config, file.Tensors, $"training state {file.Path}", owner: null);
         var model = new Gpt2Model(weights, backend, trainable: true);
         try
         {
             model.SetOptimizerState(Moment(file, "optimizer.m", model.Layout), Moment(file, "optimizer.v", model.Layout));
-            return (model, state);
+            return model;
         }
         catch
         {
             model.Dispose();
             throw;
         }
+    }
+
+    private static SafetensorsFile OpenState(string directory)
+    {
+        string path = Path.Combine(directory, StateFile);
+        if (!File.Exists(path)) throw new Gpt2Exception($"{path}: no training checkpoint to resume from");
+        return SafetensorsFile.Open(path);
+    }
+
+    private static (Gpt2Config Config, State State) Describe(SafetensorsFile file)
+    {
+        string path = file.Path;
+        var metadata = file.Metadata;
+        if (!metadata.TryGetValue("training_format", out string? format) || format != FormatName)
+            throw new Gpt2Exception($"{path}: not a gpt2-engine training state (metadata 'training_format' is '{format}')");
+        var config = ConfigFiles.FromMetadata(metadata, path) ?? throw new Gpt2Exception($"{path}: metadata has no model config");
+        var state = new State(Read<int>(metadata, "step", path), Read<long>(metadata, "data_position", path),
+            Read<ulong>(metadata, "seed", path), Read<int>(metadata, "seq", path));
+        return (config, state);
     }
 
     public static string ConfigJson(Gpt2Config c) =>

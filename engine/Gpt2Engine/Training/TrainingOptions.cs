@@ -61,6 +61,7 @@ public sealed record TrainingOptions
         Require(WeightDecay >= 0, $"--weight-decay {WeightDecay} must not be negative");
         Require(Clip >= 0, $"--clip {Clip} must not be negative");
         Require(EvalEvery >= 0 && CheckpointEvery >= 0 && EvalBatches > 0, "--eval-every and --checkpoint-every must not be negative, --eval-batches must be positive");
+        Config?.Validate("--config");
         Require(Resume || Weights is not null || Config is not null, "give --weights to fine-tune, --config to train from scratch, or --resume");
         Require(!Resume || (Weights is null && Config is null), "--resume continues the model saved in --out: drop --weights and --config/--layers/--channels/--heads/--context");
     }

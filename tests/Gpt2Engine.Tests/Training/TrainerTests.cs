@@ -121,6 +121,36 @@ public sealed class TrainerTests : IDisposable
     }
 
     /// <summary>
+    /// Everything a step needs is on the backend once the trainer is open: the memory check then covers it before the
+    /// first step (and before the slow initialisation), instead of failing a run after its first forward and backward.
+    /// </summary>
+    [Fact]
+    public void Opening_allocates_all_the_memory_of_a_step()
+    {
+        var backend = new CpuBackend(1);
+        using var trainer = Trainer.Open(Options("memory"), backend);
+        // Counted from the shapes (llm.c's ParameterTensors and ActivationTensors), with B=2, T=8, so N=16 positions.
+        const long V = 64, maxT = 16, C = 16, L = 2, NH = 2, B = 2, T = 8, N = B * T;
+        long parameters = (V + maxT) * C + L * (12 * C * C + 13 * C) + 2 * C;
+        long perLayer = 18 * N * C + 4 * N + B * NH * T * T; // ln1, qkv, att, atty, attproj, residual2, ln2, fch, fch_gelu, fcproj, residual3; LayerNorm mean and rstd
+        long activations = N * C + L * perLayer + N * C + 2 * N + N * V + N; // encoded, layers, lnf (+ mean, rstd), logits, losses
+        long expected = 4 * (4 * parameters + 2 * activations) + 4 * 2 * N; // parameters, gradients, AdamW m and v; activations and their gradients; I32 inputs and targets
+        Assert.Equal(expected, backend.AllocatedBytes);
+        Assert.Equal(expected, Gpt2Model.TrainingBytes(Small, (int)B, (int)T));
+        trainer.TrainStep();
+        trainer.Evaluate();
+        Assert.Equal(expected, backend.AllocatedBytes);
+    }
+
+    [Fact]
+    public void A_run_too_large_for_memory_fails_before_its_model_is_built()
+    {
+        // 2^30 positions of activations: terabytes, more than any machine has.
+        var e = Assert.Throws<Gpt2Exception>(() => Trainer.Open(Options("huge") with { BatchSize = 1 << 27 }, new CpuBackend(1)));
+        Assert.StartsWith($"out of memory: training {Small} on {1 << 27} x 8 tokens needs ", e.Message);
+    }
+
+    /// <summary>
     /// Weights of more parameters than one array holds (2^31 + 888: wte and wpe of 2^27 rows) are refused before they
     /// load: training copies them into one array at every checkpoint. A sparse file reads as zeros and takes no disk.
     /// </summary>
