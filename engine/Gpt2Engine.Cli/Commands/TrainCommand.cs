@@ -23,12 +23,12 @@ internal static class TrainCommand
         var batch = new Option<int>("--batch") { Description = "Sequences per micro-batch (B)", DefaultValueFactory = _ => d.BatchSize };
         var seq = new Option<int>("--seq") { Description = "Tokens per sequence (T)", DefaultValueFactory = _ => d.SequenceLength };
         var accumulation = new Option<int>("--grad-accum") { Description = "Micro-batches per optimizer step", DefaultValueFactory = _ => d.GradientAccumulation };
-        var lr = new Option<float>("--lr") { Description = "Peak learning rate", DefaultValueFactory = _ => d.LearningRate };
+        var lr = new Option<float>("--lr") { Description = "Peak learning rate (at most 1)", DefaultValueFactory = _ => d.LearningRate };
         var minLr = new Option<float?>("--min-lr") { Description = "Learning rate at the last step (cosine decay; default lr/10)" };
-        var warmup = new Option<int>("--warmup") { Description = "Linear warmup steps", DefaultValueFactory = _ => d.WarmupSteps };
+        var warmup = new Option<int>("--warmup") { Description = "Linear warmup steps (at most --steps)", DefaultValueFactory = _ => d.WarmupSteps };
         var beta1 = new Option<float>("--beta1") { Description = "AdamW beta1", DefaultValueFactory = _ => d.Beta1 };
         var beta2 = new Option<float>("--beta2") { Description = "AdamW beta2", DefaultValueFactory = _ => d.Beta2 };
-        var weightDecay = new Option<float>("--weight-decay") { Description = "AdamW decoupled weight decay (applies to every parameter)", DefaultValueFactory = _ => d.WeightDecay };
+        var weightDecay = new Option<float>("--weight-decay") { Description = "AdamW decoupled weight decay (applies to every parameter; below 1/lr)", DefaultValueFactory = _ => d.WeightDecay };
         var clip = new Option<float>("--clip") { Description = "Clip the global gradient norm to this (0: off)", DefaultValueFactory = _ => d.Clip };
         var evalEvery = new Option<int>("--eval-every") { Description = "Validation loss every K steps (0: at the end only)", DefaultValueFactory = _ => d.EvalEvery };
         var evalBatches = new Option<int>("--eval-batches") { Description = "Validation batches per evaluation", DefaultValueFactory = _ => d.EvalBatches };

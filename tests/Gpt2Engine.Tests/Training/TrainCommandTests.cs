@@ -50,20 +50,26 @@ public sealed class TrainCommandTests
 
     [Theory]
     [InlineData("--resume", "no training checkpoint to resume from")]
-    [InlineData("--config", "--config 'tiny' is not a GPT-2 size")]
-    [InlineData("--layers", "needs --layers, --channels and --heads")]
-    [InlineData("--channels", "training keeps them in one array of at most")] // 2 billion layers: refused before building their layout
-    public void Bad_flags_print_one_error_line(string flag, string message)
+    [InlineData("--config tiny", "--config 'tiny' is not a GPT-2 size")]
+    [InlineData("--layers 2", "needs --layers, --channels and --heads")]
+    [InlineData("--layers 2000000000 --channels 768 --heads 12", "training keeps them in one array of at most")] // 2 billion layers: refused before building their layout
+    // Hyperparameters no run can use, refused before the model is built:
+    [InlineData("--config 124M --lr 1e30", "must be a number in (0, 1]")]
+    [InlineData("--config 124M --lr 1e40", "--lr Infinity must be a number in (0, 1]")] // the parser reads 1e40 as infinity
+    [InlineData("--config 124M --lr 2", "--lr 2 must be a number in (0, 1]")]
+    [InlineData("--config 124M --lr 0.1 --weight-decay 10", "--weight-decay 10 must be at least 0 and below 1 / --lr")]
+    [InlineData("--config 124M --weight-decay 1e40", "--weight-decay Infinity must be at least 0")]
+    [InlineData("--config 124M --steps 10 --warmup 11", "--warmup 11 must be between 0 and --steps 10")]
+    [InlineData("--config 124M --clip 1e40", "--clip Infinity must be a number >= 0")]
+    [InlineData("--config 124M --batch 300000000 --seq 16", "--batch 300000000 x --seq 16 tokens are more than a micro-batch holds")]
+    public void Bad_flags_print_one_error_line(string flags, string message)
     {
         using var data = new TrainingData();
-        string[] extra = flag switch
-        {
-            "--resume" => ["--resume"],
-            "--config" => ["--config", "tiny"],
-            "--channels" => ["--layers", "2000000000", "--channels", "768", "--heads", "12"],
-            _ => ["--layers", "2"],
-        };
-        var result = Run(["train", "--data", data.Directory, "--out", data.File("run"), .. extra]);
+        AssertOneError(message, Run(["train", "--data", data.Directory, "--out", data.File("run"), .. flags.Split(' ')]));
+    }
+
+    private static void AssertOneError(string message, (int Exit, string Output, string Error) result)
+    {
         Assert.Equal(1, result.Exit);
         Assert.Contains(message, result.Error);
         Assert.Single(result.Error.Trim().Split('\n'));
