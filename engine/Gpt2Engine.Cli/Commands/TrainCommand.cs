@@ -17,7 +17,7 @@ internal static class TrainCommand
         var heads = new Option<int?>("--heads") { Description = "From scratch: attention heads" };
         var context = new Option<int?>("--context") { Description = "From scratch: context length (default 1024)" };
         var data = new Option<string>("--data") { Description = "Directory written by 'prepare'", Required = true };
-        var output = new Option<string>("--out") { Description = "Directory for checkpoints (model.safetensors, config.json, training-state.safetensors)", Required = true };
+        var output = new Option<string>("--out") { Description = "Directory for checkpoints (model.safetensors, config.json, training-state.safetensors); without --resume it must hold none", Required = true };
         var d = new TrainingOptions { DataDirectory = "", OutputDirectory = "" };
         var steps = new Option<int>("--steps") { Description = "Optimizer steps in all", DefaultValueFactory = _ => d.Steps };
         var batch = new Option<int>("--batch") { Description = "Sequences per micro-batch (B)", DefaultValueFactory = _ => d.BatchSize };

@@ -79,6 +79,7 @@ public sealed class Trainer : IDisposable
             }
             else
             {
+                TrainingCheckpoint.RequireNoCheckpoint(options.OutputDirectory);
                 if (options.Weights is not null) weights = CheckpointLoader.Load(options.Weights);
                 config = weights?.Config ?? options.Config!;
                 HostParameters.RequireFits(config, weights?.Source ?? "--config");

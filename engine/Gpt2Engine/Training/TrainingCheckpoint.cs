@@ -22,6 +22,18 @@ public static class TrainingCheckpoint
     /// <summary>Where a resumed run continues.</summary>
     public sealed record State(int Step, long DataPosition, ulong Seed, int SequenceLength);
 
+    /// <summary>
+    /// Throws a <see cref="Gpt2Exception"/> if <paramref name="directory"/> holds a checkpoint that a new run there would
+    /// overwrite: a training run's (to continue with --resume) or other weights.
+    /// </summary>
+    public static void RequireNoCheckpoint(string directory)
+    {
+        if (File.Exists(Path.Combine(directory, StateFile)))
+            throw new Gpt2Exception($"--out {directory} holds a training run; continue it with --resume, or choose another --out");
+        if (File.Exists(Path.Combine(directory, ModelFile)))
+            throw new Gpt2Exception($"--out {directory} holds {ModelFile}, which a new run would overwrite; choose another --out");
+    }
+
     public static void Save(string directory, Gpt2Model model, State state)
     {
         var (m, v) = model.OptimizerState;

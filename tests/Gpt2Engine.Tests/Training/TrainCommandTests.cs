@@ -23,15 +23,23 @@ public sealed class TrainCommandTests
         Assert.Equal(0, prepared.Exit);
         Assert.Contains("1 documents", prepared.Output);
 
-        string[] train = ["train", "--data", data.File("data"), "--out", data.File("run"), "--batch", "2", "--seq", "8", "--eval-every", "2", "--eval-batches", "1", "--threads", "1"];
+        string[] flags = ["--batch", "2", "--seq", "8", "--eval-every", "2", "--eval-batches", "1", "--threads", "1"];
+        string[] train = ["train", "--data", data.File("data"), "--out", data.File("run"), .. flags];
         string[] shape = ["--layers", "1", "--channels", "8", "--heads", "2", "--context", "16"];
         var first = Run([.. train, .. shape, "--steps", "2"]);
         Assert.True(first.Exit == 0, first.Error);
         Assert.Contains("starting at step 0", first.Output);
         Assert.Matches(@"step +2/2 \| loss \d+\.\d{4} \| lr .* ms \| \d+ tok/s \| val loss \d+\.\d{4} \| saved ", first.Output);
 
+        // A new run does not overwrite the checkpoint of another (an empty folder is fine).
+        byte[] checkpoint = File.ReadAllBytes(data.File("run", "model.safetensors"));
+        AssertOneError("--out " + data.File("run") + " holds a training run; continue it with --resume, or choose another --out", Run([.. train, .. shape, "--steps", "2"]));
+        Assert.Equal(checkpoint, File.ReadAllBytes(data.File("run", "model.safetensors")));
+        Directory.CreateDirectory(data.File("empty"));
+        Assert.Equal(0, Run(["train", "--data", data.File("data"), "--out", data.File("empty"), .. flags, .. shape, "--steps", "1"]).Exit);
+
         // The resumed run takes its model from the checkpoint; a shape given with --resume is refused, not ignored.
-        Assert.Contains("--resume continues the model saved in --out", Run([.. train, .. shape, "--steps", "3", "--resume"]).Error);
+        AssertOneError("--resume continues the model saved in --out", Run([.. train, .. shape, "--steps", "3", "--resume"]));
         var resumed = Run([.. train, "--steps", "3", "--resume"]);
         Assert.True(resumed.Exit == 0, resumed.Error);
         Assert.Contains("starting at step 2", resumed.Output);
