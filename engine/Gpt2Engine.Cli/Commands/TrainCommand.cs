@@ -34,7 +34,7 @@ internal static class TrainCommand
         var evalBatches = new Option<int>("--eval-batches") { Description = "Validation batches per evaluation", DefaultValueFactory = _ => d.EvalBatches };
         var checkpointEvery = new Option<int>("--checkpoint-every") { Description = "Checkpoint every K steps (0: at the end only)", DefaultValueFactory = _ => d.CheckpointEvery };
         var resume = new Option<bool>("--resume") { Description = "Continue the run in --out from its last checkpoint" };
-        var seed = new Option<ulong>("--seed") { Description = "Seed for initialisation and data order", DefaultValueFactory = _ => d.Seed };
+        var seed = new Option<ulong?>("--seed") { Description = $"Seed for initialisation and data order (default {TrainingOptions.DefaultSeed}; --resume keeps the run's)" };
         var threads = new Option<int>("--threads") { Description = "CPU threads (default: all cores)" };
         var device = new Option<string>("--device") { Description = BackendFactory.Help, DefaultValueFactory = _ => "cpu" };
         foreach (var option in new Option[] { weights, config, layers, channels, heads, context, data, output, steps, batch, seq, accumulation, lr, minLr, warmup, beta1, beta2, weightDecay, clip, evalEvery, evalBatches, checkpointEvery, resume, seed, threads, device })

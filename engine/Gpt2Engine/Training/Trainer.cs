@@ -18,6 +18,7 @@ public sealed record TrainingStep(int Step, int TotalSteps, float Loss, float Gr
 public sealed class Trainer : IDisposable
 {
     private readonly TrainingOptions _options;
+    private readonly ulong _seed;
     private readonly TokenDataset _train;
     private readonly TokenDataset? _validation;
     private readonly DataLoader _loader;
@@ -29,20 +30,21 @@ public sealed class Trainer : IDisposable
     public long TrainTokens => _train.TokenCount;
     public long ValidationTokens => _validation?.TokenCount ?? 0;
 
-    private Trainer(TrainingOptions options, Gpt2Model model, TokenDataset train, TokenDataset? validation, int step, long dataPosition)
+    private Trainer(TrainingOptions options, ulong seed, Gpt2Model model, TokenDataset train, TokenDataset? validation, int step, long dataPosition)
     {
         _options = options;
+        _seed = seed;
         Model = model;
         _train = train;
         _validation = validation;
         Step = step;
-        _loader = new DataLoader(train, options.Seed, dataPosition);
+        _loader = new DataLoader(train, seed, dataPosition);
         _inputs = new int[options.BatchSize * options.SequenceLength];
         _targets = new int[_inputs.Length];
     }
 
     /// <summary>
-    /// Checks the options against the checkpoint and the backend's memory, opens the data, then builds the model: resumed
+    /// Checks the options against the checkpoint, the data and the backend's memory, then builds the model: resumed
     /// from the output directory, loaded from weights, or initialised from a config, with everything a step needs
     /// allocated. The trainer owns <paramref name="backend"/> (disposed with it, or here if opening fails).
     /// </summary>
@@ -73,8 +75,8 @@ public sealed class Trainer : IDisposable
             if (options.Resume)
             {
                 (config, resumed) = TrainingCheckpoint.ReadState(options.OutputDirectory);
-                options = options with { Seed = resumed.Seed };
                 if (resumed.SequenceLength != T) throw new Gpt2Exception($"--seq {T} differs from the checkpoint's {resumed.SequenceLength}; resume with --seq {resumed.SequenceLength}");
+                if (options.Seed is ulong seed && seed != resumed.Seed) throw new Gpt2Exception($"--seed {seed} differs from the checkpoint's {resumed.Seed}; resume without --seed (or with --seed {resumed.Seed})");
                 if (resumed.Step >= options.Steps) throw new Gpt2Exception($"the checkpoint in {options.OutputDirectory} is at step {resumed.Step}; --steps {options.Steps} leaves nothing to do");
             }
             else
@@ -86,6 +88,9 @@ public sealed class Trainer : IDisposable
             }
             if (T > config.ContextLength) throw new Gpt2Exception($"--seq {T} is larger than the model's context of {config.ContextLength} positions");
             train = TokenDataset.Open(options.DataDirectory, "train", T);
+            // The checkpoint's data position counts windows of its run's data: other data would be read in another order.
+            if (resumed?.TrainTokens is long tokens && tokens != train.TokenCount)
+                throw new Gpt2Exception($"--data {options.DataDirectory} holds {train.TokenCount:N0} train tokens, but the checkpoint's run trained on {tokens:N0} (in {resumed.DataDirectory}); resume with its data, or start a new run in another --out");
             if (TokenDataset.ShardPaths(options.DataDirectory, "val").Length > 0) validation = TokenDataset.Open(options.DataDirectory, "val", T);
 
             // All the memory of a step, before the slow part (initialisation, copying the weights in): a run that does
@@ -94,11 +99,11 @@ public sealed class Trainer : IDisposable
             if (options.Resume) model = TrainingCheckpoint.Load(options.OutputDirectory, backend);
             else
             {
-                weights ??= ModelInitializer.RandomWeights(config, options.Seed);
+                weights ??= ModelInitializer.RandomWeights(config, options.Seed ?? TrainingOptions.DefaultSeed);
                 model = new Gpt2Model(weights, backend, trainable: true);
             }
             model.AllocateForTraining(B, T);
-            return new Trainer(options, model, train, validation, resumed?.Step ?? 0, resumed?.DataPosition ?? 0);
+            return new Trainer(options, resumed?.Seed ?? options.Seed ?? TrainingOptions.DefaultSeed, model, train, validation, resumed?.Step ?? 0, resumed?.DataPosition ?? 0);
         }
         catch
         {
@@ -188,7 +193,8 @@ public sealed class Trainer : IDisposable
     }
 
     public void SaveCheckpoint() =>
-        TrainingCheckpoint.Save(_options.OutputDirectory, Model, new TrainingCheckpoint.State(Step, _loader.Position, _options.Seed, _options.SequenceLength));
+        TrainingCheckpoint.Save(_options.OutputDirectory, Model,
+            new TrainingCheckpoint.State(Step, _loader.Position, _seed, _options.SequenceLength, Path.GetFullPath(_options.DataDirectory), _train.TokenCount));
 
     public void Dispose()
     {

@@ -9,7 +9,7 @@ namespace Gpt2Engine.Training;
 /// <summary>
 /// A run's output directory: <c>model.safetensors</c> + <c>config.json</c> (the weights, loadable like any other
 /// checkpoint) and <c>training-state.safetensors</c> (the weights again, the AdamW moments, and in its metadata the
-/// step, the data loader's position and the seed). Each file is written atomically, and the training state is
+/// step, the data loader's position, the seed, T and the training data it read). Each file is written atomically, and the training state is
 /// self-contained, so a run killed at any moment leaves a consistent checkpoint to resume from.
 /// </summary>
 public static class TrainingCheckpoint
@@ -20,7 +20,9 @@ public static class TrainingCheckpoint
     private const string FormatName = "gpt2-engine-training-state-1";
 
     /// <summary>Where a resumed run continues.</summary>
-    public sealed record State(int Step, long DataPosition, ulong Seed, int SequenceLength);
+    /// <param name="DataDirectory">The data directory the run trained on (its full path), null in checkpoints from before it was recorded.</param>
+    /// <param name="TrainTokens">The tokens of its train split, null likewise.</param>
+    public sealed record State(int Step, long DataPosition, ulong Seed, int SequenceLength, string? DataDirectory, long? TrainTokens);
 
     /// <summary>
     /// Throws a <see cref="Gpt2Exception"/> if <paramref name="directory"/> holds a checkpoint that a new run there would
@@ -52,6 +54,8 @@ public static class TrainingCheckpoint
             ["seed"] = Text(state.Seed),
             ["seq"] = Text(state.SequenceLength),
         };
+        if (state.DataDirectory is not null) stateMetadata["data"] = state.DataDirectory;
+        if (state.TrainTokens is long tokens) stateMetadata["train_tokens"] = Text(tokens);
         SafetensorsWriter.Write(Path.Combine(directory, StateFile),
             parameters.Tensors.Append(moment1.Flat("optimizer.m")).Append(moment2.Flat("optimizer.v")), stateMetadata);
         SafetensorsWriter.Write(Path.Combine(directory, ModelFile), parameters.Tensors, modelMetadata);
@@ -99,7 +103,8 @@ public static class TrainingCheckpoint
             throw new Gpt2Exception($"{path}: not a gpt2-engine training state (metadata 'training_format' is '{format}')");
         var config = ConfigFiles.FromMetadata(metadata, path) ?? throw new Gpt2Exception($"{path}: metadata has no model config");
         var state = new State(Read<int>(metadata, "step", path), Read<long>(metadata, "data_position", path),
-            Read<ulong>(metadata, "seed", path), Read<int>(metadata, "seq", path));
+            Read<ulong>(metadata, "seed", path), Read<int>(metadata, "seq", path), metadata.GetValueOrDefault("data"),
+            metadata.ContainsKey("train_tokens") ? Read<long>(metadata, "train_tokens", path) : null);
         return (config, state);
     }
 

@@ -37,7 +37,9 @@ public sealed record TrainingOptions
     public int EvalBatches { get; init; } = 20;
     /// <summary>Checkpoint every this many steps (and always at the end); 0 only at the end.</summary>
     public int CheckpointEvery { get; init; }
-    public ulong Seed { get; init; } = 1337;
+    /// <summary>Seed for initialisation and data order; null: <see cref="DefaultSeed"/>, or on resume the checkpoint's (which a given seed must equal).</summary>
+    public ulong? Seed { get; init; }
+    public const ulong DefaultSeed = 1337;
 
     public LearningRateSchedule Schedule => new(LearningRate, MinLearningRate ?? LearningRate / 10, WarmupSteps, Steps);
 

@@ -38,9 +38,14 @@ public sealed class TrainCommandTests
         Directory.CreateDirectory(data.File("empty"));
         Assert.Equal(0, Run(["train", "--data", data.File("data"), "--out", data.File("empty"), .. flags, .. shape, "--steps", "1"]).Exit);
 
-        // The resumed run takes its model from the checkpoint; a shape given with --resume is refused, not ignored.
+        // The resumed run takes its model, seed and data order from the checkpoint; other values given are refused, not ignored.
         AssertOneError("--resume continues the model saved in --out", Run([.. train, .. shape, "--steps", "3", "--resume"]));
-        var resumed = Run([.. train, "--steps", "3", "--resume"]);
+        AssertOneError("--seed 7 differs from the checkpoint's 1337", Run([.. train, "--steps", "3", "--resume", "--seed", "7"]));
+        var other = Run("prepare", "--out", data.File("other"), data.File("text.txt"), data.File("text.txt"));
+        AssertOneError($"holds {TrainTokens(other.Output)} train tokens, but the checkpoint's run trained on {TrainTokens(prepared.Output)} (in {data.File("data")})",
+            Run(["train", "--data", data.File("other"), "--out", data.File("run"), .. flags, "--steps", "3", "--resume"]));
+        Assert.Equal(checkpoint, File.ReadAllBytes(data.File("run", "model.safetensors")));
+        var resumed = Run([.. train, "--steps", "3", "--resume", "--seed", "1337"]);
         Assert.True(resumed.Exit == 0, resumed.Error);
         Assert.Contains("starting at step 2", resumed.Output);
         Assert.Contains("step      3/3", resumed.Output);
@@ -75,6 +80,9 @@ public sealed class TrainCommandTests
         using var data = new TrainingData();
         AssertOneError(message, Run(["train", "--data", data.Directory, "--out", data.File("run"), .. flags.Split(' ')]));
     }
+
+    /// <summary>The train token count that 'prepare' printed.</summary>
+    private static string TrainTokens(string prepareOutput) => System.Text.RegularExpressions.Regex.Match(prepareOutput, @"([\d,]+) train tokens").Groups[1].Value;
 
     private static void AssertOneError(string message, (int Exit, string Output, string Error) result)
     {

@@ -65,7 +65,7 @@ public sealed class TrainerTests : IDisposable
             for (int i = 0; i < 3; i++) resumedLosses.Add(trainer.TrainStep().Loss);
             trainer.SaveCheckpoint();
         }
-        using (var trainer = Trainer.Open(Options("resumed") with { Resume = true, Config = null, Seed = 999 /* the checkpoint's seed wins */ }, new CpuBackend(2)))
+        using (var trainer = Trainer.Open(Options("resumed") with { Resume = true, Config = null, Seed = null /* the checkpoint's */ }, new CpuBackend(2)))
         {
             Assert.Equal(3, trainer.Step);
             trainer.Run(s => resumedLosses.Add(s.Loss));
