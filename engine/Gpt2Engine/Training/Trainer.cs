@@ -23,6 +23,7 @@ public sealed class Trainer : IDisposable
     private readonly TokenDataset? _validation;
     private readonly DataLoader _loader;
     private readonly int[] _inputs, _targets;
+    private int _savedStep; // the step of the checkpoint in the output directory (0: none, or nothing to save)
 
     public Gpt2Model Model { get; }
     /// <summary>Steps completed so far (the checkpoint's step after a resume).</summary>
@@ -37,7 +38,7 @@ public sealed class Trainer : IDisposable
         Model = model;
         _train = train;
         _validation = validation;
-        Step = step;
+        Step = _savedStep = step;
         _loader = new DataLoader(train, seed, dataPosition);
         _inputs = new int[options.BatchSize * options.SequenceLength];
         _targets = new int[_inputs.Length];
@@ -119,8 +120,8 @@ public sealed class Trainer : IDisposable
     }
 
     /// <summary>
-    /// Runs the remaining steps, reporting each and logging it to <see cref="MetricsLog"/> in the output directory;
-    /// on cancellation it checkpoints the last finished step and throws.
+    /// Runs the remaining steps, reporting each and logging it to <see cref="MetricsLog"/> in the output directory.
+    /// On cancellation it finishes the step, checkpoints it (its report says so) and throws.
     /// </summary>
     public void Run(Action<TrainingStep> report, CancellationToken cancellation = default)
     {
@@ -128,11 +129,9 @@ public sealed class Trainer : IDisposable
         var log = new MetricsLog(o.OutputDirectory, Step);
         while (Step < o.Steps)
         {
-            if (cancellation.IsCancellationRequested)
-            {
-                if (Step > 0) SaveCheckpoint();
-                cancellation.ThrowIfCancellationRequested();
-            }
+            // Stop once the last step is saved. A cancellation that came while a step was being reported, after the
+            // check below, costs one more step, which is then saved: every checkpoint shows in its step's report.
+            if (cancellation.IsCancellationRequested && Step == _savedStep) cancellation.ThrowIfCancellationRequested();
             var (loss, norm, lr, ms) = TrainStep();
             // Diverged: the weights are NaN or infinite now, and saving them would replace the last good checkpoint.
             if (!float.IsFinite(loss) || !float.IsFinite(norm))
@@ -140,7 +139,7 @@ public sealed class Trainer : IDisposable
             bool last = Step == o.Steps;
             float validationLoss = (last || (o.EvalEvery > 0 && Step % o.EvalEvery == 0)) && _validation is not null ? Evaluate() : float.NaN;
             string? checkpoint = null;
-            if (last || (o.CheckpointEvery > 0 && Step % o.CheckpointEvery == 0))
+            if (last || (o.CheckpointEvery > 0 && Step % o.CheckpointEvery == 0) || cancellation.IsCancellationRequested)
             {
                 SaveCheckpoint();
                 checkpoint = o.OutputDirectory;
@@ -192,9 +191,12 @@ public sealed class Trainer : IDisposable
         return (float)(sum / _options.EvalBatches);
     }
 
-    public void SaveCheckpoint() =>
+    public void SaveCheckpoint()
+    {
         TrainingCheckpoint.Save(_options.OutputDirectory, Model,
             new TrainingCheckpoint.State(Step, _loader.Position, _seed, _options.SequenceLength, Path.GetFullPath(_options.DataDirectory), _train.TokenCount));
+        _savedStep = Step;
+    }
 
     public void Dispose()
     {

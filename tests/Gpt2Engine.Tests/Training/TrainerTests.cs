@@ -129,6 +129,27 @@ public sealed class TrainerTests : IDisposable
         Assert.Equal(saved, File.ReadAllBytes(Path.Combine(options.OutputDirectory, "model.safetensors")));
     }
 
+    /// <summary>Ctrl-C: the run stops at the end of a step, saves it, and that step's report says it was saved.</summary>
+    [Fact]
+    public void A_cancelled_run_saves_its_last_step_and_reports_it()
+    {
+        var options = Options("cancel");
+        using var cancel = new CancellationTokenSource();
+        var reports = new List<TrainingStep>();
+        using (var trainer = Trainer.Open(options, new CpuBackend(1)))
+        {
+            // Cancelled while step 2 is reported (after the trainer looked for it): step 3 runs, is saved, and stops the run.
+            Assert.Throws<OperationCanceledException>(() => trainer.Run(s =>
+            {
+                reports.Add(s);
+                if (s.Step == 2) cancel.Cancel();
+            }, cancel.Token));
+        }
+        Assert.Equal([1, 2, 3], reports.Select(s => s.Step));
+        Assert.Equal(options.OutputDirectory, reports[^1].Checkpoint);
+        Assert.Equal(3, TrainingCheckpoint.ReadState(options.OutputDirectory).State.Step);
+    }
+
     /// <summary>
     /// Everything a step needs is on the backend once the trainer is open: the memory check then covers it before the
     /// first step (and before the slow initialisation), instead of failing a run after its first forward and backward.
