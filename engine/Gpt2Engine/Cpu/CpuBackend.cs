@@ -117,6 +117,8 @@ public sealed unsafe class CpuBackend : Backend
         return ProcFile.KilobyteField("/proc/meminfo", "MemAvailable") is long now ? Math.Min(available, now - reserve) : available;
     }
 
+    public override bool BuffersAreHostMemory => true;
+
     public override void RequireAvailable(long bytes, string purpose)
     {
         long available = AvailableBytes();

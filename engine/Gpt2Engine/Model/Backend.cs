@@ -19,6 +19,8 @@ public abstract class Backend : IDisposable
     /// <summary>A new zero-filled buffer of <paramref name="count"/> elements.</summary>
     public abstract DeviceBuffer Allocate(long count, TensorDType dtype = TensorDType.F32);
     public abstract void Free(DeviceBuffer buffer);
+    /// <summary>True where a buffer's <see cref="DeviceBuffer.Address"/> is host memory that the process may read (the CPU's).</summary>
+    public virtual bool BuffersAreHostMemory => false;
     /// <summary>
     /// Throws a <see cref="Gpt2Exception"/> ("out of memory: ...") if <paramref name="bytes"/> more cannot be allocated
     /// now, so that work needing them fails before it starts instead of at its first buffer that does not fit. A backend

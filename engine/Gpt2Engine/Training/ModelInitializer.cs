@@ -20,7 +20,7 @@ public static class ModelInitializer
         double residualStd = Std / Math.Sqrt(2.0 * config.Layers);
         foreach (var spec in host.Layout.Specs)
         {
-            var values = host.Values.AsSpan(checked((int)spec.Offset), checked((int)spec.Count));
+            var values = host.Values.Slice(checked((int)spec.Offset), checked((int)spec.Count));
             if (spec.Name.EndsWith(".bias", StringComparison.Ordinal)) values.Clear();
             else if (spec.Name.Contains("ln_", StringComparison.Ordinal)) values.Fill(1f);
             else

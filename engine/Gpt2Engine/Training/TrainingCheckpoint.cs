@@ -40,9 +40,9 @@ public static class TrainingCheckpoint
     {
         var (m, v) = model.OptimizerState;
         if (m.IsNone) throw new InvalidOperationException("a checkpoint needs at least one optimizer step");
-        using var parameters = Download(model, model.ParameterMemory);
-        using var moment1 = Download(model, m);
-        using var moment2 = Download(model, v);
+        using var parameters = HostParameters.Of(model, model.ParameterMemory);
+        using var moment1 = HostParameters.Of(model, m);
+        using var moment2 = HostParameters.Of(model, v);
 
         Directory.CreateDirectory(directory); // the run's folder: --out names it, and it may not exist yet
         var modelMetadata = ConfigFiles.ToMetadata(model.Config);
@@ -110,13 +110,6 @@ public static class TrainingCheckpoint
 
     public static string ConfigJson(Gpt2Config c) =>
         $"{{\n  \"model_type\": \"gpt2\",\n  \"vocab_size\": {c.VocabSize},\n  \"n_positions\": {c.ContextLength},\n  \"n_embd\": {c.Channels},\n  \"n_layer\": {c.Layers},\n  \"n_head\": {c.Heads}\n}}\n";
-
-    private static HostParameters Download(Gpt2Model model, DeviceBuffer buffer)
-    {
-        var host = new HostParameters(model.Layout);
-        model.Backend.Download<float>(buffer, host.Values);
-        return host;
-    }
 
     private static ReadOnlySpan<float> Moment(SafetensorsFile file, string name, ParameterLayout layout)
     {

@@ -208,6 +208,21 @@ public sealed class TrainerTests : IDisposable
         file.SetLength(file.Position + layout.TotalCount * 4);
     }
 
+    /// <summary>
+    /// A checkpoint on the CPU writes the backend's buffers in place: no copy of the parameters and both moments (12
+    /// bytes per parameter), which a run that fills the machine's memory has no room for (774M on 23 GB was killed so).
+    /// </summary>
+    [Fact]
+    public void A_checkpoint_on_the_cpu_copies_no_parameters()
+    {
+        var config = Small with { Channels = 512 }; // 6,346,752 parameters: 25 MB a copy (writing allocates 1 MiB per file)
+        using var trainer = Trainer.Open(Options("in-place") with { Config = config }, new CpuBackend(1));
+        trainer.TrainStep();
+        long before = GC.GetAllocatedBytesForCurrentThread();
+        trainer.SaveCheckpoint();
+        Assert.InRange(GC.GetAllocatedBytesForCurrentThread() - before, 0, config.ParameterCount * sizeof(float) / 2);
+    }
+
     [Fact]
     public void Checkpoint_loads_for_inference_with_the_trained_weights()
     {
