@@ -87,8 +87,7 @@ public sealed unsafe class CpuBackend : Backend
         long available = AvailableBytes();
         lock (_allocations)
         {
-            if (bytes > available)
-                throw new Gpt2Exception($"out of memory: a buffer of {Gib(bytes)}, with {Gib(Math.Max(0, available))} available (this backend holds {Gib(_allocatedBytes)})");
+            if (bytes > available) throw OutOfMemory($"a buffer of {Gib(bytes)}", available);
             _allocatedBytes += bytes;
         }
         void* memory;
@@ -117,6 +116,20 @@ public sealed unsafe class CpuBackend : Backend
         long available = limit - Volatile.Read(ref _allocatedBytes);
         return ProcFile.KilobyteField("/proc/meminfo", "MemAvailable") is long now ? Math.Min(available, now - reserve) : available;
     }
+
+    public override bool BuffersAreHostMemory => true;
+
+    public override void RequireAvailable(long bytes, string purpose)
+    {
+        long available = AvailableBytes();
+        if (bytes > available) throw OutOfMemory($"{purpose} needs {Gib(bytes)}", available);
+    }
+
+    /// <summary>The bytes of this backend's buffers, as <see cref="Allocate"/> counts them against the memory available.</summary>
+    internal long AllocatedBytes => Volatile.Read(ref _allocatedBytes);
+
+    private Gpt2Exception OutOfMemory(string request, long available) =>
+        new($"out of memory: {request}, with {Gib(Math.Max(0, available))} available (this backend holds {Gib(AllocatedBytes)})");
 
     private static string Gib(long bytes) => string.Create(CultureInfo.InvariantCulture, $"{bytes / (double)(1L << 30):0.0} GiB");
 

@@ -26,16 +26,30 @@ internal sealed class Activations : IDisposable
     public DeviceBuffer Logits { get; }
     public DeviceBuffer Losses { get; }
 
-    public Activations(Backend backend, Gpt2Config config, int B, int T)
+    public Activations(Backend backend, Gpt2Config config, int B, int T) : this(backend, config, B, T, count => backend.Allocate(count)) { }
+
+    /// <summary>The F32 elements that activations over B x T positions take: the constructor run without allocating.</summary>
+    public static long Count(Gpt2Config config, int B, int T)
     {
-        _backend = backend;
+        long total = 0;
+        _ = new Activations(null, config, B, T, count =>
+        {
+            total = checked(total + count);
+            return default;
+        });
+        return total;
+    }
+
+    private Activations(Backend? backend, Gpt2Config config, int B, int T, Func<long, DeviceBuffer> allocate)
+    {
+        _backend = backend!; // null only when counting, which frees nothing
         this.B = B;
         this.T = T;
         long N = (long)B * T;
         int C = config.Channels, NH = config.Heads;
         DeviceBuffer New(long count)
         {
-            var buffer = backend.Allocate(count);
+            var buffer = allocate(count);
             _owned.Add(buffer);
             return buffer;
         }

@@ -190,29 +190,53 @@ public sealed class Gpt2Model : IDisposable
     /// <summary>One AdamW step (t counts from 1) over every parameter.</summary>
     public void Update(float learningRate, float beta1, float beta2, float eps, float weightDecay, int t)
     {
-        RequireTrainable();
-        if (_adamM.IsNone)
-        {
-            _adamM = Own(Backend.Allocate(Layout.TotalCount));
-            _adamV = Own(Backend.Allocate(Layout.TotalCount));
-        }
+        RequireTrainable().EnsureOptimizerState();
         Backend.AdamW(ParameterMemory, GradientMemory, _adamM, _adamV, learningRate, beta1, beta2, eps, weightDecay, t);
     }
 
-    /// <summary>The AdamW moments (allocated on the first <see cref="Update"/>; none before).</summary>
+    /// <summary>The AdamW moments (allocated by the first <see cref="Update"/> or <see cref="AllocateForTraining"/>; none before).</summary>
     public (DeviceBuffer M, DeviceBuffer V) OptimizerState => (_adamM, _adamV);
 
     /// <summary>Allocates the AdamW moments if needed and fills them (resuming from a checkpoint).</summary>
     public void SetOptimizerState(ReadOnlySpan<float> m, ReadOnlySpan<float> v)
     {
-        RequireTrainable();
-        if (_adamM.IsNone)
-        {
-            _adamM = Own(Backend.Allocate(Layout.TotalCount));
-            _adamV = Own(Backend.Allocate(Layout.TotalCount));
-        }
+        RequireTrainable().EnsureOptimizerState();
         Backend.Upload(_adamM, m);
         Backend.Upload(_adamV, v);
+    }
+
+    /// <summary>
+    /// Allocates now everything a training step over B x T positions needs (the activations, their gradients and the
+    /// AdamW moments), so that a run too large for the backend's memory fails before its first step, not after it.
+    /// </summary>
+    public void AllocateForTraining(int B, int T)
+    {
+        RequireTrainable().EnsureOptimizerState();
+        EnsureActivations(B, T);
+    }
+
+    /// <summary>
+    /// The bytes that <see cref="AllocateForTraining"/> leaves a trainable model of <paramref name="config"/> holding on its
+    /// backend: parameters, gradients and the two AdamW moments (F32), the activations and their gradients, and the I32
+    /// inputs and targets. <see cref="long.MaxValue"/> if that does not fit in 64 bits.
+    /// </summary>
+    public static long TrainingBytes(Gpt2Config config, int B, int T)
+    {
+        try
+        {
+            return checked(sizeof(float) * (4 * config.ParameterCount + 2 * Activations.Count(config, B, T)) + sizeof(int) * 2L * B * T);
+        }
+        catch (OverflowException)
+        {
+            return long.MaxValue;
+        }
+    }
+
+    private void EnsureOptimizerState()
+    {
+        if (!_adamM.IsNone) return;
+        _adamM = Own(Backend.Allocate(Layout.TotalCount));
+        _adamV = Own(Backend.Allocate(Layout.TotalCount));
     }
 
     private Gpt2Model RequireTrainable() => Trainable ? this : throw new InvalidOperationException("this model was loaded for inference; create it with trainable: true");

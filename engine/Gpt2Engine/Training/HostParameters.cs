@@ -5,20 +5,59 @@ using Gpt2Engine.Model;
 namespace Gpt2Engine.Training;
 
 /// <summary>
-/// A pinned host array of F32 values in <see cref="ParameterLayout"/> order, seen as named tensors: the source of
-/// freshly initialised weights and the staging copy that checkpoints are written from.
+/// F32 values in host memory in <see cref="ParameterLayout"/> order, seen as named tensors: a pinned array (freshly
+/// initialised weights, or a checkpoint's copy of a GPU buffer) or a CPU backend's buffer in place.
 /// </summary>
-internal sealed class HostParameters(ParameterLayout layout) : IDisposable
+internal sealed unsafe class HostParameters : IDisposable
 {
-    public ParameterLayout Layout { get; } = layout;
-    public float[] Values { get; } = GC.AllocateArray<float>(checked((int)layout.TotalCount), pinned: true);
+    private readonly float[]? _array; // holds the pinned array that Address points into (null for a buffer in place)
 
-    private nint Address => Marshal.UnsafeAddrOfPinnedArrayElement(Values, 0);
+    /// <summary>
+    /// Throws a <see cref="Gpt2Exception"/> naming <paramref name="source"/> unless the parameters of <paramref name="config"/>
+    /// fit in one array: training needs that (initialisation, the flat AdamW moments of a checkpoint, and the copy a
+    /// GPU's checkpoint is written from), so a larger model is refused before training starts rather than at its first checkpoint.
+    /// </summary>
+    public static void RequireFits(Gpt2Config config, string source)
+    {
+        if (config.ParameterCount > Array.MaxLength)
+            throw new Gpt2Exception($"{source}: {config} has {config.ParameterCount:N0} parameters; training keeps them in one array of at most {Array.MaxLength:N0}");
+    }
+
+    /// <summary>A new zeroed array.</summary>
+    public HostParameters(ParameterLayout layout)
+    {
+        Layout = layout;
+        _array = GC.AllocateArray<float>(checked((int)layout.TotalCount), pinned: true);
+        Address = Marshal.UnsafeAddrOfPinnedArrayElement(_array, 0);
+    }
+
+    private HostParameters(ParameterLayout layout, nint address)
+    {
+        Layout = layout;
+        Address = address;
+    }
+
+    /// <summary>
+    /// <paramref name="buffer"/>'s values where they are (a CPU backend's buffers are host memory), else a copy: a
+    /// checkpoint on the CPU then takes no memory of its own, where a run that fills the machine has none to spare.
+    /// </summary>
+    public static HostParameters Of(Gpt2Model model, DeviceBuffer buffer)
+    {
+        if (model.Backend.BuffersAreHostMemory) return new HostParameters(model.Layout, buffer.Address);
+        var copy = new HostParameters(model.Layout);
+        model.Backend.Download<float>(buffer, copy.Values);
+        return copy;
+    }
+
+    public ParameterLayout Layout { get; }
+    private nint Address { get; }
+
+    public Span<float> Values => new((void*)Address, checked((int)Layout.TotalCount));
 
     /// <summary>Every parameter as a view into <see cref="Values"/>.</summary>
     public IEnumerable<TensorView> Tensors => Layout.Specs.Select(spec => new TensorView(spec.Name, TensorDType.F32, spec.Shape, Address + (nint)(spec.Offset * sizeof(float))));
 
-    /// <summary>The whole array as one flat tensor.</summary>
+    /// <summary>All the values as one flat tensor.</summary>
     public TensorView Flat(string name) => new(name, TensorDType.F32, [Values.Length], Address);
 
     public Gpt2Weights ToWeights(Gpt2Config config, string source) =>

@@ -14,14 +14,13 @@ public static class ModelInitializer
     public static Gpt2Weights RandomWeights(Gpt2Config config, ulong seed)
     {
         config.Validate("--config");
-        if (config.ParameterCount > Array.MaxLength)
-            throw new Gpt2Exception($"--config: {config} has {config.ParameterCount:N0} parameters; training keeps them in one array of at most {Array.MaxLength:N0}");
+        HostParameters.RequireFits(config, "--config");
         var host = new HostParameters(ParameterLayout.For(config));
         var rng = new SplitMix64(seed);
         double residualStd = Std / Math.Sqrt(2.0 * config.Layers);
         foreach (var spec in host.Layout.Specs)
         {
-            var values = host.Values.AsSpan(checked((int)spec.Offset), checked((int)spec.Count));
+            var values = host.Values.Slice(checked((int)spec.Offset), checked((int)spec.Count));
             if (spec.Name.EndsWith(".bias", StringComparison.Ordinal)) values.Clear();
             else if (spec.Name.Contains("ln_", StringComparison.Ordinal)) values.Fill(1f);
             else

@@ -18,10 +18,12 @@ public sealed record TrainingStep(int Step, int TotalSteps, float Loss, float Gr
 public sealed class Trainer : IDisposable
 {
     private readonly TrainingOptions _options;
+    private readonly ulong _seed;
     private readonly TokenDataset _train;
     private readonly TokenDataset? _validation;
     private readonly DataLoader _loader;
     private readonly int[] _inputs, _targets;
+    private int _savedStep; // the step of the checkpoint in the output directory (0: none, or nothing to save)
 
     public Gpt2Model Model { get; }
     /// <summary>Steps completed so far (the checkpoint's step after a resume).</summary>
@@ -29,21 +31,23 @@ public sealed class Trainer : IDisposable
     public long TrainTokens => _train.TokenCount;
     public long ValidationTokens => _validation?.TokenCount ?? 0;
 
-    private Trainer(TrainingOptions options, Gpt2Model model, TokenDataset train, TokenDataset? validation, int step, long dataPosition)
+    private Trainer(TrainingOptions options, ulong seed, Gpt2Model model, TokenDataset train, TokenDataset? validation, int step, long dataPosition)
     {
         _options = options;
+        _seed = seed;
         Model = model;
         _train = train;
         _validation = validation;
-        Step = step;
-        _loader = new DataLoader(train, options.Seed, dataPosition);
+        Step = _savedStep = step;
+        _loader = new DataLoader(train, seed, dataPosition);
         _inputs = new int[options.BatchSize * options.SequenceLength];
         _targets = new int[_inputs.Length];
     }
 
     /// <summary>
-    /// Opens the data and builds the model: resumed from the output directory, loaded from weights, or initialised
-    /// from a config. The trainer owns <paramref name="backend"/> (disposed with it, or here if opening fails).
+    /// Checks the options against the checkpoint, the data and the backend's memory, then builds the model: resumed
+    /// from the output directory, loaded from weights, or initialised from a config, with everything a step needs
+    /// allocated. The trainer owns <paramref name="backend"/> (disposed with it, or here if opening fails).
     /// </summary>
     public static Trainer Open(TrainingOptions options, Backend backend)
     {
@@ -61,41 +65,63 @@ public sealed class Trainer : IDisposable
     private static Trainer OpenOn(TrainingOptions options, Backend backend)
     {
         options.Validate();
-        int T = options.SequenceLength;
-        Gpt2Model model;
-        TrainingCheckpoint.State? resumed = null;
-        if (options.Resume)
-        {
-            (model, resumed) = TrainingCheckpoint.Load(options.OutputDirectory, backend);
-            options = options with { Seed = resumed.Seed };
-        }
-        else
-        {
-            using var weights = options.Weights is not null ? CheckpointLoader.Load(options.Weights) : ModelInitializer.RandomWeights(options.Config!, options.Seed);
-            model = new Gpt2Model(weights, backend, trainable: true);
-        }
+        int B = options.BatchSize, T = options.SequenceLength;
+        Gpt2Weights? weights = null;
+        Gpt2Model? model = null;
         TokenDataset? train = null, validation = null;
         try
         {
-            if (T > model.Config.ContextLength) throw new Gpt2Exception($"--seq {T} is larger than the model's context of {model.Config.ContextLength} positions");
-            if (resumed is not null && resumed.SequenceLength != T) throw new Gpt2Exception($"--seq {T} differs from the checkpoint's {resumed.SequenceLength}; resume with --seq {resumed.SequenceLength}");
-            if (resumed is not null && resumed.Step >= options.Steps) throw new Gpt2Exception($"the checkpoint in {options.OutputDirectory} is at step {resumed.Step}; --steps {options.Steps} leaves nothing to do");
+            Gpt2Config config;
+            TrainingCheckpoint.State? resumed = null;
+            if (options.Resume)
+            {
+                (config, resumed) = TrainingCheckpoint.ReadState(options.OutputDirectory);
+                if (resumed.SequenceLength != T) throw new Gpt2Exception($"--seq {T} differs from the checkpoint's {resumed.SequenceLength}; resume with --seq {resumed.SequenceLength}");
+                if (options.Seed is ulong seed && seed != resumed.Seed) throw new Gpt2Exception($"--seed {seed} differs from the checkpoint's {resumed.Seed}; resume without --seed (or with --seed {resumed.Seed})");
+                if (resumed.Step >= options.Steps) throw new Gpt2Exception($"the checkpoint in {options.OutputDirectory} is at step {resumed.Step}; --steps {options.Steps} leaves nothing to do");
+            }
+            else
+            {
+                TrainingCheckpoint.RequireNoCheckpoint(options.OutputDirectory);
+                if (options.Weights is not null) weights = CheckpointLoader.Load(options.Weights);
+                config = weights?.Config ?? options.Config!;
+                HostParameters.RequireFits(config, weights?.Source ?? "--config");
+            }
+            if (T > config.ContextLength) throw new Gpt2Exception($"--seq {T} is larger than the model's context of {config.ContextLength} positions");
             train = TokenDataset.Open(options.DataDirectory, "train", T);
+            // The checkpoint's data position counts windows of its run's data: other data would be read in another order.
+            if (resumed?.TrainTokens is long tokens && tokens != train.TokenCount)
+                throw new Gpt2Exception($"--data {options.DataDirectory} holds {train.TokenCount:N0} train tokens, but the checkpoint's run trained on {tokens:N0} (in {resumed.DataDirectory}); resume with its data, or start a new run in another --out");
             if (TokenDataset.ShardPaths(options.DataDirectory, "val").Length > 0) validation = TokenDataset.Open(options.DataDirectory, "val", T);
-            return new Trainer(options, model, train, validation, resumed?.Step ?? 0, resumed?.DataPosition ?? 0);
+
+            // All the memory of a step, before the slow part (initialisation, copying the weights in): a run that does
+            // not fit fails at once.
+            backend.RequireAvailable(Gpt2Model.TrainingBytes(config, B, T), $"training {config} on {B} x {T} tokens");
+            if (options.Resume) model = TrainingCheckpoint.Load(options.OutputDirectory, backend);
+            else
+            {
+                weights ??= ModelInitializer.RandomWeights(config, options.Seed ?? TrainingOptions.DefaultSeed);
+                model = new Gpt2Model(weights, backend, trainable: true);
+            }
+            model.AllocateForTraining(B, T);
+            return new Trainer(options, resumed?.Seed ?? options.Seed ?? TrainingOptions.DefaultSeed, model, train, validation, resumed?.Step ?? 0, resumed?.DataPosition ?? 0);
         }
         catch
         {
             train?.Dispose();
             validation?.Dispose();
-            model.Dispose();
+            model?.Dispose();
             throw;
+        }
+        finally
+        {
+            weights?.Dispose(); // the trainable model holds its own copy
         }
     }
 
     /// <summary>
-    /// Runs the remaining steps, reporting each and logging it to <see cref="MetricsLog"/> in the output directory;
-    /// on cancellation it checkpoints the last finished step and throws.
+    /// Runs the remaining steps, reporting each and logging it to <see cref="MetricsLog"/> in the output directory.
+    /// On cancellation it finishes the step, checkpoints it (its report says so) and throws.
     /// </summary>
     public void Run(Action<TrainingStep> report, CancellationToken cancellation = default)
     {
@@ -103,11 +129,9 @@ public sealed class Trainer : IDisposable
         var log = new MetricsLog(o.OutputDirectory, Step);
         while (Step < o.Steps)
         {
-            if (cancellation.IsCancellationRequested)
-            {
-                if (Step > 0) SaveCheckpoint();
-                cancellation.ThrowIfCancellationRequested();
-            }
+            // Stop once the last step is saved. A cancellation that came while a step was being reported, after the
+            // check below, costs one more step, which is then saved: every checkpoint shows in its step's report.
+            if (cancellation.IsCancellationRequested && Step == _savedStep) cancellation.ThrowIfCancellationRequested();
             var (loss, norm, lr, ms) = TrainStep();
             // Diverged: the weights are NaN or infinite now, and saving them would replace the last good checkpoint.
             if (!float.IsFinite(loss) || !float.IsFinite(norm))
@@ -115,7 +139,7 @@ public sealed class Trainer : IDisposable
             bool last = Step == o.Steps;
             float validationLoss = (last || (o.EvalEvery > 0 && Step % o.EvalEvery == 0)) && _validation is not null ? Evaluate() : float.NaN;
             string? checkpoint = null;
-            if (last || (o.CheckpointEvery > 0 && Step % o.CheckpointEvery == 0))
+            if (last || (o.CheckpointEvery > 0 && Step % o.CheckpointEvery == 0) || cancellation.IsCancellationRequested)
             {
                 SaveCheckpoint();
                 checkpoint = o.OutputDirectory;
@@ -167,8 +191,12 @@ public sealed class Trainer : IDisposable
         return (float)(sum / _options.EvalBatches);
     }
 
-    public void SaveCheckpoint() =>
-        TrainingCheckpoint.Save(_options.OutputDirectory, Model, new TrainingCheckpoint.State(Step, _loader.Position, _options.Seed, _options.SequenceLength));
+    public void SaveCheckpoint()
+    {
+        TrainingCheckpoint.Save(_options.OutputDirectory, Model,
+            new TrainingCheckpoint.State(Step, _loader.Position, _seed, _options.SequenceLength, Path.GetFullPath(_options.DataDirectory), _train.TokenCount));
+        _savedStep = Step;
+    }
 
     public void Dispose()
     {

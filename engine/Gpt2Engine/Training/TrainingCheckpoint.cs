@@ -9,7 +9,7 @@ namespace Gpt2Engine.Training;
 /// <summary>
 /// A run's output directory: <c>model.safetensors</c> + <c>config.json</c> (the weights, loadable like any other
 /// checkpoint) and <c>training-state.safetensors</c> (the weights again, the AdamW moments, and in its metadata the
-/// step, the data loader's position and the seed). Each file is written atomically, and the training state is
+/// step, the data loader's position, the seed, T and the training data it read). Each file is written atomically, and the training state is
 /// self-contained, so a run killed at any moment leaves a consistent checkpoint to resume from.
 /// </summary>
 public static class TrainingCheckpoint
@@ -20,15 +20,29 @@ public static class TrainingCheckpoint
     private const string FormatName = "gpt2-engine-training-state-1";
 
     /// <summary>Where a resumed run continues.</summary>
-    public sealed record State(int Step, long DataPosition, ulong Seed, int SequenceLength);
+    /// <param name="DataDirectory">The data directory the run trained on (its full path), null in checkpoints from before it was recorded.</param>
+    /// <param name="TrainTokens">The tokens of its train split, null likewise.</param>
+    public sealed record State(int Step, long DataPosition, ulong Seed, int SequenceLength, string? DataDirectory, long? TrainTokens);
+
+    /// <summary>
+    /// Throws a <see cref="Gpt2Exception"/> if <paramref name="directory"/> holds a checkpoint that a new run there would
+    /// overwrite: a training run's (to continue with --resume) or other weights.
+    /// </summary>
+    public static void RequireNoCheckpoint(string directory)
+    {
+        if (File.Exists(Path.Combine(directory, StateFile)))
+            throw new Gpt2Exception($"--out {directory} holds a training run; continue it with --resume, or choose another --out");
+        if (File.Exists(Path.Combine(directory, ModelFile)))
+            throw new Gpt2Exception($"--out {directory} holds {ModelFile}, which a new run would overwrite; choose another --out");
+    }
 
     public static void Save(string directory, Gpt2Model model, State state)
     {
         var (m, v) = model.OptimizerState;
         if (m.IsNone) throw new InvalidOperationException("a checkpoint needs at least one optimizer step");
-        using var parameters = Download(model, model.ParameterMemory);
-        using var moment1 = Download(model, m);
-        using var moment2 = Download(model, v);
+        using var parameters = HostParameters.Of(model, model.ParameterMemory);
+        using var moment1 = HostParameters.Of(model, m);
+        using var moment2 = HostParameters.Of(model, v);
 
         Directory.CreateDirectory(directory); // the run's folder: --out names it, and it may not exist yet
         var modelMetadata = ConfigFiles.ToMetadata(model.Config);
@@ -40,30 +54,32 @@ public static class TrainingCheckpoint
             ["seed"] = Text(state.Seed),
             ["seq"] = Text(state.SequenceLength),
         };
+        if (state.DataDirectory is not null) stateMetadata["data"] = state.DataDirectory;
+        if (state.TrainTokens is long tokens) stateMetadata["train_tokens"] = Text(tokens);
         SafetensorsWriter.Write(Path.Combine(directory, StateFile),
             parameters.Tensors.Append(moment1.Flat("optimizer.m")).Append(moment2.Flat("optimizer.v")), stateMetadata);
         SafetensorsWriter.Write(Path.Combine(directory, ModelFile), parameters.Tensors, modelMetadata);
         AtomicFile.Write(Path.Combine(directory, ConfigFile), Encoding.UTF8.GetBytes(ConfigJson(model.Config)));
     }
 
-    /// <summary>Builds a trainable model from the training state in <paramref name="directory"/>, with its optimizer moments.</summary>
-    public static (Gpt2Model Model, State State) Load(string directory, Backend backend)
+    /// <summary>The model's config and the run's state saved in <paramref name="directory"/>, from the training state's header alone.</summary>
+    public static (Gpt2Config Config, State State) ReadState(string directory)
     {
-        string path = Path.Combine(directory, StateFile);
-        if (!File.Exists(path)) throw new Gpt2Exception($"{path}: no training checkpoint to resume from");
-        using var file = SafetensorsFile.Open(path);
-        var metadata = file.Metadata;
-        if (!metadata.TryGetValue("training_format", out string? format) || format != FormatName)
-            throw new Gpt2Exception($"{path}: not a gpt2-engine training state (metadata 'training_format' is '{format}')");
-        var config = ConfigFiles.FromMetadata(metadata, path) ?? throw new Gpt2Exception($"{path}: metadata has no model config");
-        var state = new State(Read<int>(metadata, "step", path), Read<long>(metadata, "data_position", path),
-            Read<ulong>(metadata, "seed", path), Read<int>(metadata, "seq", path));
-        using var weights = new Gpt2Weights(config, file.Tensors, $"training state {path}", owner: null);
+        using var file = OpenState(directory);
+        return Describe(file);
+    }
+
+    /// <summary>Builds a trainable model from the training state in <paramref name="directory"/>, with its optimizer moments.</summary>
+    public static Gpt2Model Load(string directory, Backend backend)
+    {
+        using var file = OpenState(directory);
+        var (config, _) = Describe(file);
+        using var weights = new Gpt2Weights(config, file.Tensors, $"training state {file.Path}", owner: null);
         var model = new Gpt2Model(weights, backend, trainable: true);
         try
         {
             model.SetOptimizerState(Moment(file, "optimizer.m", model.Layout), Moment(file, "optimizer.v", model.Layout));
-            return (model, state);
+            return model;
         }
         catch
         {
@@ -72,15 +88,28 @@ public static class TrainingCheckpoint
         }
     }
 
+    private static SafetensorsFile OpenState(string directory)
+    {
+        string path = Path.Combine(directory, StateFile);
+        if (!File.Exists(path)) throw new Gpt2Exception($"{path}: no training checkpoint to resume from");
+        return SafetensorsFile.Open(path);
+    }
+
+    private static (Gpt2Config Config, State State) Describe(SafetensorsFile file)
+    {
+        string path = file.Path;
+        var metadata = file.Metadata;
+        if (!metadata.TryGetValue("training_format", out string? format) || format != FormatName)
+            throw new Gpt2Exception($"{path}: not a gpt2-engine training state (metadata 'training_format' is '{format}')");
+        var config = ConfigFiles.FromMetadata(metadata, path) ?? throw new Gpt2Exception($"{path}: metadata has no model config");
+        var state = new State(Read<int>(metadata, "step", path), Read<long>(metadata, "data_position", path),
+            Read<ulong>(metadata, "seed", path), Read<int>(metadata, "seq", path), metadata.GetValueOrDefault("data"),
+            metadata.ContainsKey("train_tokens") ? Read<long>(metadata, "train_tokens", path) : null);
+        return (config, state);
+    }
+
     public static string ConfigJson(Gpt2Config c) =>
         $"{{\n  \"model_type\": \"gpt2\",\n  \"vocab_size\": {c.VocabSize},\n  \"n_positions\": {c.ContextLength},\n  \"n_embd\": {c.Channels},\n  \"n_layer\": {c.Layers},\n  \"n_head\": {c.Heads}\n}}\n";
-
-    private static HostParameters Download(Gpt2Model model, DeviceBuffer buffer)
-    {
-        var host = new HostParameters(model.Layout);
-        model.Backend.Download<float>(buffer, host.Values);
-        return host;
-    }
 
     private static ReadOnlySpan<float> Moment(SafetensorsFile file, string name, ParameterLayout layout)
     {

@@ -65,7 +65,7 @@ public sealed class TrainerTests : IDisposable
             for (int i = 0; i < 3; i++) resumedLosses.Add(trainer.TrainStep().Loss);
             trainer.SaveCheckpoint();
         }
-        using (var trainer = Trainer.Open(Options("resumed") with { Resume = true, Config = null, Seed = 999 /* the checkpoint's seed wins */ }, new CpuBackend(2)))
+        using (var trainer = Trainer.Open(Options("resumed") with { Resume = true, Config = null, Seed = null /* the checkpoint's */ }, new CpuBackend(2)))
         {
             Assert.Equal(3, trainer.Step);
             trainer.Run(s => resumedLosses.Add(s.Loss));
@@ -109,15 +109,118 @@ public sealed class TrainerTests : IDisposable
     {
         var options = Options("diverge", steps: 2);
         using (var trainer = Trainer.Open(options, new CpuBackend(2))) trainer.Run(_ => { });
+        // Second moments below zero (no real run has them) make the next AdamW update NaN, and so the loss of the step
+        // after it: a run that diverges within the flags' limits.
+        var (_, state) = TrainingCheckpoint.ReadState(options.OutputDirectory);
+        using (var backend = new CpuBackend(1))
+        using (var model = TrainingCheckpoint.Load(options.OutputDirectory, backend))
+        {
+            var m = Download(model, model.OptimizerState.M);
+            model.SetOptimizerState(m, Enumerable.Repeat(-1f, m.Length).ToArray());
+            TrainingCheckpoint.Save(options.OutputDirectory, model, state);
+        }
         byte[] saved = File.ReadAllBytes(Path.Combine(options.OutputDirectory, "model.safetensors"));
 
-        var wild = options with { Resume = true, Config = null, Steps = 8, LearningRate = 1e30f, WarmupSteps = 0, Clip = 0 };
-        using var resumed = Trainer.Open(wild, new CpuBackend(2));
+        using var resumed = Trainer.Open(options with { Resume = true, Config = null, Steps = 8 }, new CpuBackend(2));
         var steps = new List<TrainingStep>();
         var e = Assert.Throws<Gpt2Exception>(() => resumed.Run(steps.Add));
-        Assert.Contains("diverged", e.Message);
+        Assert.Contains("diverged at step 4", e.Message);
         Assert.All(steps, s => Assert.True(float.IsFinite(s.Loss)));
         Assert.Equal(saved, File.ReadAllBytes(Path.Combine(options.OutputDirectory, "model.safetensors")));
+    }
+
+    /// <summary>Ctrl-C: the run stops at the end of a step, saves it, and that step's report says it was saved.</summary>
+    [Fact]
+    public void A_cancelled_run_saves_its_last_step_and_reports_it()
+    {
+        var options = Options("cancel");
+        using var cancel = new CancellationTokenSource();
+        var reports = new List<TrainingStep>();
+        using (var trainer = Trainer.Open(options, new CpuBackend(1)))
+        {
+            // Cancelled while step 2 is reported (after the trainer looked for it): step 3 runs, is saved, and stops the run.
+            Assert.Throws<OperationCanceledException>(() => trainer.Run(s =>
+            {
+                reports.Add(s);
+                if (s.Step == 2) cancel.Cancel();
+            }, cancel.Token));
+        }
+        Assert.Equal([1, 2, 3], reports.Select(s => s.Step));
+        Assert.Equal(options.OutputDirectory, reports[^1].Checkpoint);
+        Assert.Equal(3, TrainingCheckpoint.ReadState(options.OutputDirectory).State.Step);
+    }
+
+    /// <summary>
+    /// Everything a step needs is on the backend once the trainer is open: the memory check then covers it before the
+    /// first step (and before the slow initialisation), instead of failing a run after its first forward and backward.
+    /// </summary>
+    [Fact]
+    public void Opening_allocates_all_the_memory_of_a_step()
+    {
+        var backend = new CpuBackend(1);
+        using var trainer = Trainer.Open(Options("memory"), backend);
+        // Counted from the shapes (llm.c's ParameterTensors and ActivationTensors), with B=2, T=8, so N=16 positions.
+        const long V = 64, maxT = 16, C = 16, L = 2, NH = 2, B = 2, T = 8, N = B * T;
+        long parameters = (V + maxT) * C + L * (12 * C * C + 13 * C) + 2 * C;
+        long perLayer = 18 * N * C + 4 * N + B * NH * T * T; // ln1, qkv, att, atty, attproj, residual2, ln2, fch, fch_gelu, fcproj, residual3; LayerNorm mean and rstd
+        long activations = N * C + L * perLayer + N * C + 2 * N + N * V + N; // encoded, layers, lnf (+ mean, rstd), logits, losses
+        long expected = 4 * (4 * parameters + 2 * activations) + 4 * 2 * N; // parameters, gradients, AdamW m and v; activations and their gradients; I32 inputs and targets
+        Assert.Equal(expected, backend.AllocatedBytes);
+        Assert.Equal(expected, Gpt2Model.TrainingBytes(Small, (int)B, (int)T));
+        trainer.TrainStep();
+        trainer.Evaluate();
+        Assert.Equal(expected, backend.AllocatedBytes);
+    }
+
+    [Fact]
+    public void A_run_too_large_for_memory_fails_before_its_model_is_built()
+    {
+        // 2^30 positions of activations: terabytes, more than any machine has.
+        var e = Assert.Throws<Gpt2Exception>(() => Trainer.Open(Options("huge") with { BatchSize = 1 << 27 }, new CpuBackend(1)));
+        Assert.StartsWith($"out of memory: training {Small} on {1 << 27} x 8 tokens needs ", e.Message);
+    }
+
+    /// <summary>
+    /// Weights of more parameters than one array holds (2^31 + 888: wte and wpe of 2^27 rows) are refused before they
+    /// load: training copies them into one array at every checkpoint. A sparse file reads as zeros and takes no disk.
+    /// </summary>
+    [LinuxFact]
+    public void Weights_too_large_for_one_array_are_refused_before_training()
+    {
+        var config = new Gpt2Config(VocabSize: 1 << 27, ContextLength: 1 << 27, Channels: 8, Layers: 1, Heads: 1);
+        string weights = Directory.CreateDirectory(_data.File("weights")).FullName;
+        File.WriteAllText(Path.Combine(weights, "config.json"), TrainingCheckpoint.ConfigJson(config));
+        WriteSparseSafetensors(Path.Combine(weights, "model.safetensors"), ParameterLayout.For(config));
+        var e = Assert.Throws<Gpt2Exception>(() => Trainer.Open(Options("huge") with { Config = null, Weights = weights }, new CpuBackend(1)));
+        Assert.Contains($"{config} has 2,147,484,536 parameters; training keeps them in one array of at most 2,147,483,591", e.Message);
+    }
+
+    /// <summary>A safetensors header for every tensor of <paramref name="layout"/> (F32), then a hole as long as their data.</summary>
+    private static void WriteSparseSafetensors(string path, ParameterLayout layout)
+    {
+        var header = new System.Text.StringBuilder("{");
+        foreach (var spec in layout.Specs)
+            header.Append($"\"{spec.Name}\":{{\"dtype\":\"F32\",\"shape\":[{string.Join(',', spec.Shape)}],\"data_offsets\":[{spec.Offset * 4},{(spec.Offset + spec.Count) * 4}]}},");
+        header[^1] = '}';
+        using var file = File.Create(path);
+        file.Write(BitConverter.GetBytes((ulong)header.Length));
+        file.Write(System.Text.Encoding.ASCII.GetBytes(header.ToString()));
+        file.SetLength(file.Position + layout.TotalCount * 4);
+    }
+
+    /// <summary>
+    /// A checkpoint on the CPU writes the backend's buffers in place: no copy of the parameters and both moments (12
+    /// bytes per parameter), which a run that fills the machine's memory has no room for (774M on 23 GB was killed so).
+    /// </summary>
+    [Fact]
+    public void A_checkpoint_on_the_cpu_copies_no_parameters()
+    {
+        var config = Small with { Channels = 512 }; // 6,346,752 parameters: 25 MB a copy (writing allocates 1 MiB per file)
+        using var trainer = Trainer.Open(Options("in-place") with { Config = config }, new CpuBackend(1));
+        trainer.TrainStep();
+        long before = GC.GetAllocatedBytesForCurrentThread();
+        trainer.SaveCheckpoint();
+        Assert.InRange(GC.GetAllocatedBytesForCurrentThread() - before, 0, config.ParameterCount * sizeof(float) / 2);
     }
 
     [Fact]
