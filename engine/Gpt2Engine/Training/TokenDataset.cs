@@ -36,10 +36,10 @@ public sealed class TokenDataset : IDisposable
 
     /// <summary>
     /// Opens the <paramref name="split"/> shards of <paramref name="directory"/>; they must hold at least one window of
-    /// T+1 tokens. Given the model's <paramref name="vocabularySize"/>, every token is checked against it once, here,
-    /// not when a window is drawn.
+    /// T+1 tokens. Every token is checked against the model's <paramref name="vocabularySize"/> once, here, not when
+    /// its window is drawn.
     /// </summary>
-    public static TokenDataset Open(string directory, string split, int T, int? vocabularySize = null)
+    public static TokenDataset Open(string directory, string split, int T, int vocabularySize)
     {
         if (T <= 0) throw new Gpt2Exception($"sequence length {T} must be positive");
         string[] paths = ShardPaths(directory, split);
@@ -50,7 +50,7 @@ public sealed class TokenDataset : IDisposable
             foreach (string path in paths)
             {
                 shards.Add(TokenShard.Open(path));
-                if (vocabularySize is int V) shards[^1].EnsureTokensBelow(V);
+                shards[^1].EnsureTokensBelow(vocabularySize);
             }
             var dataset = new TokenDataset(split, [.. shards], T);
             if (dataset.WindowCount == 0)

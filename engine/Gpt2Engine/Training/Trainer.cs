@@ -88,11 +88,11 @@ public sealed class Trainer : IDisposable
                 HostParameters.RequireFits(config, weights?.Source ?? "--config");
             }
             if (T > config.ContextLength) throw new Gpt2Exception($"--seq {T} is larger than the model's context of {config.ContextLength} positions");
-            train = TokenDataset.Open(options.DataDirectory, "train", T);
+            train = TokenDataset.Open(options.DataDirectory, "train", T, config.VocabSize);
             // The checkpoint's data position counts windows of its run's data: other data would be read in another order.
             if (resumed?.TrainTokens is long tokens && tokens != train.TokenCount)
                 throw new Gpt2Exception($"--data {options.DataDirectory} holds {train.TokenCount:N0} train tokens, but the checkpoint's run trained on {tokens:N0} (in {resumed.DataDirectory}); resume with its data, or start a new run in another --out");
-            if (TokenDataset.ShardPaths(options.DataDirectory, "val").Length > 0) validation = TokenDataset.Open(options.DataDirectory, "val", T);
+            if (TokenDataset.ShardPaths(options.DataDirectory, "val").Length > 0) validation = TokenDataset.Open(options.DataDirectory, "val", T, config.VocabSize);
 
             // All the memory of a step, before the slow part (initialisation, copying the weights in): a run that does
             // not fit fails at once.

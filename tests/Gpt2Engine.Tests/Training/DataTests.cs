@@ -1,4 +1,5 @@
 using Xunit;
+using Gpt2Engine.Model;
 using Gpt2Engine.Training;
 
 namespace Gpt2Engine.Tests.Training;
@@ -40,7 +41,7 @@ public sealed class DataTests
             case "truncated": bytes = bytes[..20]; break;
         }
         File.WriteAllBytes(path, bytes);
-        var error = Assert.Throws<Gpt2Exception>(() => TokenDataset.Open(data.Directory, "train", 2));
+        var error = Assert.Throws<Gpt2Exception>(() => TokenDataset.Open(data.Directory, "train", 2, Gpt2Config.Gpt2VocabSize));
         Assert.Contains(path, error.Message);
         Assert.Contains(message, error.Message);
     }
@@ -49,10 +50,10 @@ public sealed class DataTests
     public void Missing_or_empty_data_directory_is_a_clear_error()
     {
         using var data = new TrainingData();
-        Assert.Contains("no train_*.bin token shards", Assert.Throws<Gpt2Exception>(() => TokenDataset.Open(data.Directory, "train", 4)).Message);
-        Assert.Contains("not found", Assert.Throws<Gpt2Exception>(() => TokenDataset.Open(data.File("absent"), "train", 4)).Message);
+        Assert.Contains("no train_*.bin token shards", Assert.Throws<Gpt2Exception>(() => TokenDataset.Open(data.Directory, "train", 4, Gpt2Config.Gpt2VocabSize)).Message);
+        Assert.Contains("not found", Assert.Throws<Gpt2Exception>(() => TokenDataset.Open(data.File("absent"), "train", 4, Gpt2Config.Gpt2VocabSize)).Message);
         data.WriteSplit("train", [1, 2, 3]);
-        Assert.Contains("too few for one sequence", Assert.Throws<Gpt2Exception>(() => TokenDataset.Open(data.Directory, "train", 4)).Message);
+        Assert.Contains("too few for one sequence", Assert.Throws<Gpt2Exception>(() => TokenDataset.Open(data.Directory, "train", 4, Gpt2Config.Gpt2VocabSize)).Message);
     }
 
     /// <summary>An id outside the model's vocabulary fails at the data's load, naming the shard and the first position.</summary>
@@ -72,7 +73,7 @@ public sealed class DataTests
         using var data = new TrainingData();
         // Shard 0: 0..9 -> windows of T=3 start at 0, 3, 6 (6..9 is the last full one). Shard 1: 100..104 -> 100 only.
         data.WriteSplit("train", Enumerable.Range(0, 10).Select(i => (ushort)i).ToArray(), Enumerable.Range(100, 5).Select(i => (ushort)i).ToArray());
-        using var dataset = TokenDataset.Open(data.Directory, "train", 3);
+        using var dataset = TokenDataset.Open(data.Directory, "train", 3, Gpt2Config.Gpt2VocabSize);
         Assert.Equal(4, dataset.WindowCount);
         Assert.Equal(15, dataset.TokenCount);
         int[] starts = [0, 3, 6, 100];
@@ -92,7 +93,7 @@ public sealed class DataTests
         using var data = new TrainingData();
         // Token i*2 starts window i (T=2), so a window is identified by its first input.
         data.WriteSplit("train", Enumerable.Range(0, 2 * 50 + 1).Select(i => (ushort)i).ToArray());
-        using var dataset = TokenDataset.Open(data.Directory, "train", 2);
+        using var dataset = TokenDataset.Open(data.Directory, "train", 2, Gpt2Config.Gpt2VocabSize);
         const int B = 5;
         List<int> Windows(ulong seed, int batches)
         {
@@ -121,7 +122,7 @@ public sealed class DataTests
     {
         using var data = new TrainingData();
         data.WriteSplit("train", TrainingData.RandomTokens(400, 1000, seed: 3));
-        using var dataset = TokenDataset.Open(data.Directory, "train", 7);
+        using var dataset = TokenDataset.Open(data.Directory, "train", 7, Gpt2Config.Gpt2VocabSize);
         const int B = 3, N = B * 7;
         var straight = new DataLoader(dataset, 9);
         var expected = new int[N];
