@@ -72,21 +72,10 @@ internal static class CliApp
         }
     }
 
-    /// <summary>
-    /// Writes the line that says why the command failed and returns its exit code. When standard error cannot take
-    /// the line either (<c>2&gt;/dev/full</c>), the exit code is all that is left to tell: the process still ends
-    /// with it, not with an unhandled exception.
-    /// </summary>
+    /// <summary>Writes the line that says why the command failed and returns its exit code.</summary>
     private static int Report(TextWriter error, string line, int code)
     {
-        try
-        {
-            error.WriteLine(line);
-        }
-        catch (Exception e) when (e is IOException or UnauthorizedAccessException)
-        {
-            // Nowhere left to say it.
-        }
+        error.WriteLine(line);
         return code;
     }
 

@@ -17,12 +17,30 @@ internal static partial class StandardStreams
     }
 
     /// <summary>
-    /// Standard error, or a writer that drops everything when it is closed (<c>2&gt;&amp;-</c>): a write to the
-    /// descriptor the runtime put there would throw, and the error line would end the process with an unhandled
-    /// exception instead of the command's exit code, or would go into the runtime's own pipe. The exit code still
-    /// tells the failure, and a warning does not stop a command.
+    /// Standard error as a writer whose writes never fail: nothing when it is closed (<c>2&gt;&amp;-</c>: the descriptor
+    /// may be the runtime's own pipe), and the console's writer with its failures dropped when it cannot take more
+    /// (<c>2&gt;/dev/full</c>). A diagnostic that cannot be written must not turn into the command's failure: a
+    /// warning does not stop a command, a summary does not change its exit code, and an error line that is lost still
+    /// leaves the exit code to tell.
     /// </summary>
-    public static TextWriter Error() => IsClosedForWriting(2) ? TextWriter.Null : Console.Error;
+    public static TextWriter Error() => IsClosedForWriting(2) ? TextWriter.Null : new DiagnosticWriter(Console.Error);
+
+    /// <summary>A writer that passes text on and drops it where the destination fails.</summary>
+    private sealed class DiagnosticWriter(TextWriter inner) : TextWriter
+    {
+        public override System.Text.Encoding Encoding => inner.Encoding;
+        public override void Write(char value) => Try(() => inner.Write(value));
+        public override void Write(string? value) => Try(() => inner.Write(value));
+        public override void Write(char[] buffer, int index, int count) => Try(() => inner.Write(buffer, index, count));
+        public override void WriteLine(string? value) => Try(() => inner.WriteLine(value));
+        public override void Flush() => Try(inner.Flush);
+
+        private static void Try(Action write)
+        {
+            try { write(); }
+            catch (Exception e) when (e is IOException or UnauthorizedAccessException) { } // nowhere left to say it
+        }
+    }
 
     /// <summary>
     /// Whether <paramref name="descriptor"/> (1 or 2) was closed when the process started. A process started with

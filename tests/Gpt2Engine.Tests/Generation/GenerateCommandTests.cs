@@ -177,6 +177,16 @@ public class GenerateCommandTests
         }
     }
 
+    /// <summary>A run that succeeds still succeeds when its notes and summary cannot be written.</summary>
+    [LinuxFact]
+    public async Task A_full_standard_error_does_not_fail_a_run()
+    {
+        var result = await CliProcess.FinishAsync(CliProcess.StartInShell("2>/dev/full", "generate", "--weights", TinyFixture.ModelPath,
+            "--prompt-ids", "1 2", "--max-tokens", "3", "--greedy", "--ids", "--device", "cpu"));
+        Assert.Equal(0, result.Code);
+        Assert.Equal(3, result.Out.Split('\n', StringSplitOptions.RemoveEmptyEntries).Length);
+    }
+
     /// <summary>A closed standard input is said to be closed, not waited on forever (the runtime reuses descriptor 0 for a pipe of its own).</summary>
     [LinuxFact]
     public async Task A_closed_standard_input_is_a_one_line_error()
