@@ -1,3 +1,4 @@
+using System.Text;
 using Gpt2Engine.Model;
 using Gpt2Engine.Tokenization;
 
@@ -17,8 +18,9 @@ public static class DataPreparation
     public const int ShardTokens = 100_000_000;
 
     /// <summary>
-    /// Writes the shards; a file that is not valid UTF-8 is read with U+FFFD for its invalid bytes, as tokenize reads
-    /// it, and named in a warning on <paramref name="warnings"/>.
+    /// Writes the shards. A file is UTF-8 unless a byte-order mark says UTF-16 or UTF-32; one that is not valid UTF-8
+    /// is read with U+FFFD for its invalid bytes, as tokenize reads it, and named in a warning on
+    /// <paramref name="warnings"/>.
     /// </summary>
     public static PreparedData Prepare(IReadOnlyList<string> textFiles, string outputDirectory, double validationFraction, TextWriter? warnings = null)
     {
@@ -37,8 +39,8 @@ public static class DataPreparation
             {
                 throw new Gpt2Exception($"{file}: cannot read ({e.Message})", e);
             }
-            if (bytes.Length == 0) throw new Gpt2Exception($"{file}: the file is empty");
-            string text = TokenIdText.DecodeUtf8(bytes, file, warnings);
+            string text = ReadText(bytes, file, warnings);
+            if (text.Length == 0) throw new Gpt2Exception($"{file}: the file is empty");
             tokens.Add(Gpt2Config.EndOfText);
             foreach (int id in Gpt2Tokenizer.Default.Encode(text))
             {
@@ -91,4 +93,20 @@ public static class DataPreparation
             written.Add(path);
         }
     }
+
+    /// <summary>
+    /// A file's text: a byte-order mark names its encoding and is not text (an editor's UTF-8 with a mark, UTF-16 or
+    /// UTF-32); any other file is UTF-8, its invalid bytes read as U+FFFD with a warning, as tokenize reads it.
+    /// </summary>
+    private static string ReadText(byte[] bytes, string file, TextWriter? warnings)
+    {
+        foreach (var encoding in Utf16And32)
+            if (bytes.AsSpan().StartsWith(encoding.Preamble)) return encoding.GetString(bytes.AsSpan(encoding.Preamble.Length));
+        string text = TokenIdText.DecodeUtf8(bytes, file, warnings);
+        return text.StartsWith('\uFEFF') ? text[1..] : text;
+    }
+
+    /// <summary>The encodings a mark can name besides UTF-8; UTF-32 LE first, as its mark begins with UTF-16 LE's.</summary>
+    private static readonly Encoding[] Utf16And32 =
+        [Encoding.UTF32, Encoding.Unicode, Encoding.BigEndianUnicode, new UTF32Encoding(bigEndian: true, byteOrderMark: true)];
 }

@@ -200,6 +200,27 @@ public sealed class DataTests
         Assert.Equal(warning, tokenizeError.ToString().TrimEnd());
     }
 
+    /// <summary>A byte-order mark names the encoding and is not text: the same words give the same tokens in each.</summary>
+    [Fact]
+    public void Prepare_reads_a_byte_order_mark_as_the_encoding()
+    {
+        using var data = new TrainingData();
+        const string text = "Caf\u00e9 \u2014 na\u00efve";
+        var expected = new[] { 50256 }.Concat(Gpt2Engine.Tokenization.Gpt2Tokenizer.Default.Encode(text));
+        var encodings = new System.Text.Encoding[] { new System.Text.UTF8Encoding(true), System.Text.Encoding.Unicode, System.Text.Encoding.BigEndianUnicode, System.Text.Encoding.UTF32 };
+        foreach (var encoding in encodings)
+        {
+            File.WriteAllBytes(data.File("a.txt"), [.. encoding.Preamble, .. encoding.GetBytes(text)]);
+            var warnings = new StringWriter();
+            DataPreparation.Prepare([data.File("a.txt")], data.File("out"), 0, warnings);
+            using var train = TokenShard.Open(data.File("out", "train_000.bin"));
+            Assert.Equal(expected, train.Tokens(0, (int)train.Count).ToArray().Select(t => (int)t));
+            Assert.Equal("", warnings.ToString());
+        }
+        File.WriteAllBytes(data.File("mark.txt"), [0xEF, 0xBB, 0xBF]);
+        Assert.Contains("mark.txt: the file is empty", Assert.Throws<Gpt2Exception>(() => DataPreparation.Prepare([data.File("mark.txt")], data.File("out"), 0)).Message);
+    }
+
     /// <summary>
     /// A preparation that fails leaves the previous shards as they were: the new ones are written aside and moved in
     /// only once all are written. (Here val_000.bin is a folder, which cannot be replaced; Ctrl-C deletes the same
