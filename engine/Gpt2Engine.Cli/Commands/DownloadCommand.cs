@@ -23,19 +23,23 @@ internal static class DownloadCommand
             string release = ModelCatalog.ReleaseName(parse.GetValue(size)!);
             var error = parse.InvocationConfiguration.Error;
             bool terminal = ReferenceEquals(error, Console.Error) && !Console.IsErrorRedirected;
-            string directory = terminal ? WithProgressBars(release, options) : CheckpointDownloader.DownloadReleaseAsync(release, options, new PlainProgress(error)).GetAwaiter().GetResult();
+            using var cancel = new CancellationTokenSource();
+            using var graceful = Interruption.Graceful(cancel); // Ctrl-C: keep what arrived, for the next run to resume
+            string directory = terminal
+                ? WithProgressBars(release, options, cancel.Token)
+                : CheckpointDownloader.DownloadReleaseAsync(release, options, new PlainProgress(error), cancel.Token).GetAwaiter().GetResult();
             parse.InvocationConfiguration.Output.WriteLine($"GPT-2 {release} is in {directory}");
             return 0;
         }));
         return command;
     }
 
-    private static string WithProgressBars(string release, DownloadOptions options)
+    private static string WithProgressBars(string release, DownloadOptions options, CancellationToken cancel)
     {
         var console = AnsiConsole.Create(new AnsiConsoleSettings { Out = new AnsiConsoleOutput(Console.Error) });
         return console.Progress()
             .Columns(new TaskDescriptionColumn(), new ProgressBarColumn(), new PercentageColumn(), new DownloadedColumn(), new TransferSpeedColumn(), new RemainingTimeColumn())
-            .StartAsync(context => CheckpointDownloader.DownloadReleaseAsync(release, options, new BarProgress(context)))
+            .StartAsync(context => CheckpointDownloader.DownloadReleaseAsync(release, options, new BarProgress(context), cancel))
             .GetAwaiter().GetResult();
     }
 

@@ -102,10 +102,12 @@ internal static class GenerateCommand
             error.WriteLine($"gpt2-engine: stopped at the end of the model's context ({model.Config.ContextLength} positions); --sliding-window continues past it");
         if (!quiet)
         {
+            string work = options.MaxTokens == 0
+                ? $"prompt: {stats.PromptTokens} tokens, not run (--max-tokens 0); "
+                : $"prompt: {stats.PromptTokens} tokens in {stats.PromptSeconds:0.000} s ({stats.PromptTokensPerSecond:0.0} tokens/s); " +
+                  $"generated: {stats.GeneratedTokens} tokens, {stats.DecodedPositions} positions in {stats.GenerationSeconds:0.000} s ({stats.DecodedPositionsPerSecond:0.0} tokens/s); ";
             error.WriteLine(string.Create(CultureInfo.InvariantCulture,
-                $"prompt: {stats.PromptTokens} tokens in {stats.PromptSeconds:0.000} s ({stats.PromptTokensPerSecond:0.0} tokens/s); " +
-                $"generated: {stats.GeneratedTokens} tokens, {stats.DecodedPositions} positions in {stats.GenerationSeconds:0.000} s ({stats.DecodedPositionsPerSecond:0.0} tokens/s); " +
-                $"seed {seed}; {backend.Name}{(stats.WindowSlides > 0 ? $"; window slid {stats.WindowSlides} times" : "")}"));
+                $"{work}seed {seed}; {backend.Name}{(stats.WindowSlides > 0 ? $"; window slid {stats.WindowSlides} times" : "")}"));
         }
         return 0;
     }

@@ -65,9 +65,10 @@ public static class CheckpointDownloader
     }
 
     /// <summary>
-    /// After a failed download, removes the folders it created that are still empty (an empty release folder would
-    /// look like a release to the next command). A finished file or a kept .partial keeps its folder, for the next run
-    /// to resume; a folder that existed before is never touched. Never throws: the download's own error is the one to tell.
+    /// After a failed or cancelled download, removes the folders it created that hold nothing to resume from (an empty
+    /// release folder would look like a release to the next command), with any empty .partial in them. A finished file
+    /// or a .partial with bytes keeps its folder, for the next run to resume; a folder that existed before is never
+    /// touched. Never throws: the download's own error is the one to tell.
     /// </summary>
     private static void RemoveEmpty(List<string> created)
     {
@@ -76,6 +77,8 @@ public static class CheckpointDownloader
             foreach (string folder in created)
             {
                 if (!Directory.Exists(folder)) continue;
+                foreach (var partial in new DirectoryInfo(folder).EnumerateFiles("*.partial"))
+                    if (partial.Length == 0) partial.Delete();
                 if (Directory.EnumerateFileSystemEntries(folder).Any()) return;
                 Directory.Delete(folder);
             }

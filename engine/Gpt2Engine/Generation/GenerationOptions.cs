@@ -51,8 +51,8 @@ public sealed class GenerationStatistics
 {
     /// <summary>
     /// Prompt positions fed, counting every sample of the batch and every sliding-window refill. With
-    /// <see cref="GenerationOptions.MaxTokens"/> 0 the prompt is counted (as read: truncated, or &lt;|endoftext|&gt;
-    /// for an empty one) but not fed, in 0 seconds.
+    /// <see cref="GenerationOptions.MaxTokens"/> 0 nothing is fed, and this counts the positions that would have been
+    /// (the prompt as read: truncated, or &lt;|endoftext|&gt; for an empty one).
     /// </summary>
     public long PromptTokens { get; internal set; }
     public double PromptSeconds { get; internal set; }

@@ -151,6 +151,23 @@ public class DownloadTests
         }
     }
 
+    /// <summary>A download cancelled before its first byte (the second attempt, after one cut before any) leaves nothing.</summary>
+    [Fact]
+    public async Task A_download_cancelled_before_its_first_byte_leaves_no_folder()
+    {
+        using var dir = new TempDir();
+        using var cancel = new CancellationTokenSource();
+        using var server = new FakeHttpServer((_, number) =>
+        {
+            if (number > 0) cancel.Cancel();
+            return new Reply(200, Content(77, 9), CutAfter: 0);
+        });
+        await Assert.ThrowsAnyAsync<OperationCanceledException>(() =>
+            CheckpointDownloader.DownloadReleaseAsync("124M", Fast with { BaseUrl = server.BaseUrl, WeightsRoot = dir["weights"] }, cancel: cancel.Token));
+        Assert.Equal(2, server.Requests.Count);
+        Assert.Equal([], Directory.GetFileSystemEntries(dir.Path));
+    }
+
     [Fact]
     public void Cli_download_error_is_one_line_with_exit_code_1()
     {

@@ -47,13 +47,13 @@ public class GenerateCommandTests
         Assert.Contains("tokens/s", first.Err);
     }
 
-    /// <summary>--max-tokens 0 prints an empty text, and its summary counts the prompt's 4 tokens (it said 0).</summary>
+    /// <summary>--max-tokens 0 prints an empty text, and its summary counts the prompt's 4 tokens (it said 0) without a rate for work not done.</summary>
     [Fact]
     public void Zero_max_tokens_reports_the_prompt_length()
     {
         var result = Run("generate", "--weights", TinyFixture.ModelPath, "--prompt-ids", "1 2 3 4", "--max-tokens", "0");
         Assert.Equal((0, "\n"), (result.Code, result.Out)); // the empty text's line
-        Assert.StartsWith("prompt: 4 tokens in ", result.Err.Split('\n').Single(line => line.StartsWith("prompt: ")));
+        Assert.StartsWith("prompt: 4 tokens, not run (--max-tokens 0); seed ", result.Err.Split('\n').Single(line => line.StartsWith("prompt: ")));
     }
 
     [Fact]
