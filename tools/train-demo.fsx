@@ -38,6 +38,8 @@ run "dotnet" [ "build"; "engine/Gpt2Engine.Cli"; "-c"; "Release"; "-o"; Path.Com
 let cli = Path.Combine(work, "bin", "gpt2-engine")
 let data, trained = Path.Combine(work, "data"), Path.Combine(work, "run")
 run cli [ "prepare"; "--out"; data; text ] false |> ignore
+// A new run each time: train refuses an --out that holds one.
+if Directory.Exists trained then Directory.Delete(trained, true)
 run cli [ "train"; "--data"; data; "--out"; trained; "--layers"; "4"; "--channels"; "128"; "--heads"; "4"; "--context"; "256"
           "--steps"; "800"; "--batch"; "8"; "--seq"; "256"; "--lr"; "2e-3"; "--min-lr"; "2e-4"; "--warmup"; "40"
           "--eval-every"; "100"; "--eval-batches"; "10"; "--checkpoint-every"; "100"; "--seed"; "1337"; "--threads"; "2" ] false |> ignore
