@@ -58,13 +58,15 @@ internal static class BenchCommand
                 if (prompts.Any(p => p < 1)) // said before the model loads, naming the option
                     throw new Gpt2Exception($"{(Given(promptSweep) ? "--prompt-sweep" : "--prompt-tokens")} {string.Join(',', prompts)}: a prompt length must be at least 1 token");
                 using var loaded = CheckpointLoader.Load(weightsPath);
-                // The profiled training step holds parameters, gradients and both AdamW moments in float32 (16 bytes a
-                // parameter, before activations): skip it where that would not fit in half the machine's memory.
-                long trainingBytes = 16 * loaded.Config.ParameterCount;
+                // The profiled training step (4 x 64 tokens) holds parameters, gradients, both AdamW moments and the
+                // activations: skip it where that would not fit in half the machine's memory.
+                const int profileBatch = 4;
+                int profileLength = Math.Min(64, loaded.Config.ContextLength);
+                long trainingBytes = Gpt2Model.TrainingBytes(loaded.Config, profileBatch, profileLength);
                 bool trainingFits = trainingBytes < GC.GetGCMemoryInfo().TotalAvailableMemoryBytes / 2;
                 if (!trainingFits)
-                    parse.InvocationConfiguration.Error.WriteLine($"gpt2-engine: not profiling a training step: its {trainingBytes / (double)(1L << 30):F1} GiB of training state would not fit in memory");
-                var settings = new ProfileSettings(threadCounts, prompts, parse.GetValue(genTokens), TrainBatch: trainingFits ? 4 : 0, TrainLength: Math.Min(64, loaded.Config.ContextLength));
+                    parse.InvocationConfiguration.Error.WriteLine($"gpt2-engine: not profiling a training step: its {trainingBytes / (double)(1L << 30):F1} GiB would not fit in memory");
+                var settings = new ProfileSettings(threadCounts, prompts, parse.GetValue(genTokens), TrainBatch: trainingFits ? profileBatch : 0, TrainLength: profileLength);
                 var report = Profiler.Run(loaded, t => BackendFactory.Create(deviceName, parse.InvocationConfiguration.Error, t), settings, Gpt2Tokenizer.Default);
                 if (!parse.GetValue(json)) report.WriteText(output);
                 else

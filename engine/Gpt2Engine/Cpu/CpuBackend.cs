@@ -117,9 +117,9 @@ public sealed unsafe class CpuBackend : Backend
         return ProcFile.KilobyteField("/proc/meminfo", "MemAvailable") is long now ? Math.Min(available, now - reserve) : available;
     }
 
-    public override bool BuffersAreHostMemory => true;
+    internal override bool BuffersAreHostMemory => true;
 
-    public override void RequireAvailable(long bytes, string purpose)
+    internal override void RequireAvailable(long bytes, string purpose)
     {
         long available = AvailableBytes();
         if (bytes > available) throw OutOfMemory($"{purpose} needs {Gib(bytes)}", available);

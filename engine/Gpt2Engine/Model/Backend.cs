@@ -20,13 +20,13 @@ public abstract class Backend : IDisposable
     public abstract DeviceBuffer Allocate(long count, TensorDType dtype = TensorDType.F32);
     public abstract void Free(DeviceBuffer buffer);
     /// <summary>True where a buffer's <see cref="DeviceBuffer.Address"/> is host memory that the process may read (the CPU's).</summary>
-    public virtual bool BuffersAreHostMemory => false;
+    internal virtual bool BuffersAreHostMemory => false;
     /// <summary>
     /// Throws a <see cref="Gpt2Exception"/> ("out of memory: ...") if <paramref name="bytes"/> more cannot be allocated
     /// now, so that work needing them fails before it starts instead of at its first buffer that does not fit. A backend
     /// that cannot tell accepts (the CPU's checks what <see cref="Allocate"/> checks; CUDA's allocations fail as they come).
     /// </summary>
-    public virtual void RequireAvailable(long bytes, string purpose) { }
+    internal virtual void RequireAvailable(long bytes, string purpose) { }
     /// <summary>A checkpoint tensor as a buffer this backend can read: the CPU uses the mapping in place, CUDA uploads it.</summary>
     public abstract DeviceBuffer UseWeights(TensorView view);
     public abstract void Upload<T>(DeviceBuffer destination, ReadOnlySpan<T> source) where T : unmanaged;

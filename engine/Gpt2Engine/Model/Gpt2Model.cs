@@ -209,7 +209,7 @@ public sealed class Gpt2Model : IDisposable
     /// Allocates now everything a training step over B x T positions needs (the activations, their gradients and the
     /// AdamW moments), so that a run too large for the backend's memory fails before its first step, not after it.
     /// </summary>
-    public void AllocateForTraining(int B, int T)
+    internal void AllocateForTraining(int B, int T)
     {
         RequireTrainable().EnsureOptimizerState();
         EnsureActivations(B, T);
@@ -220,7 +220,7 @@ public sealed class Gpt2Model : IDisposable
     /// backend: parameters, gradients and the two AdamW moments (F32), the activations and their gradients, and the I32
     /// inputs and targets. <see cref="long.MaxValue"/> if that does not fit in 64 bits.
     /// </summary>
-    public static long TrainingBytes(Gpt2Config config, int B, int T)
+    internal static long TrainingBytes(Gpt2Config config, int B, int T)
     {
         try
         {

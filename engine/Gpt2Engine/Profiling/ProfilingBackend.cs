@@ -55,6 +55,8 @@ public sealed class ProfilingBackend(Backend inner) : Backend
     public override DeviceBuffer Allocate(long count, TensorDType dtype = TensorDType.F32) => inner.Allocate(count, dtype);
     public override void Free(DeviceBuffer buffer) => inner.Free(buffer);
     public override DeviceBuffer UseWeights(TensorView view) => inner.UseWeights(view);
+    internal override bool BuffersAreHostMemory => inner.BuffersAreHostMemory;
+    internal override void RequireAvailable(long bytes, string purpose) => inner.RequireAvailable(bytes, purpose);
     public override void Synchronize() => inner.Synchronize();
 
     public override void Upload<T>(DeviceBuffer destination, ReadOnlySpan<T> source)

@@ -36,7 +36,7 @@ public sealed class TokenShard : IDisposable
     /// position: a shard prepared for another vocabulary would otherwise fail only when training draws that window.
     /// One vectorised pass over the mapped tokens (IndexOfAnyInRange), about as fast as the pages can be read.
     /// </summary>
-    public void EnsureTokensBelow(int vocabularySize)
+    internal void EnsureTokensBelow(int vocabularySize)
     {
         if (vocabularySize > ushort.MaxValue) return; // every uint16 id is in range
         const int Chunk = 1 << 28; // tokens per span: 512 MB, a length a span can hold

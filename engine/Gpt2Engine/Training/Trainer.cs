@@ -66,6 +66,7 @@ public sealed class Trainer : IDisposable
     {
         options.Validate();
         int B = options.BatchSize, T = options.SequenceLength;
+        SafetensorsFile? stateFile = null; // on resume: its header gives the config and state, then its tensors the model
         Gpt2Weights? weights = null;
         Gpt2Model? model = null;
         TokenDataset? train = null, validation = null;
@@ -75,9 +76,10 @@ public sealed class Trainer : IDisposable
             TrainingCheckpoint.State? resumed = null;
             if (options.Resume)
             {
-                (config, resumed) = TrainingCheckpoint.ReadState(options.OutputDirectory);
+                stateFile = TrainingCheckpoint.OpenState(options.OutputDirectory);
+                (config, resumed) = TrainingCheckpoint.Describe(stateFile);
                 if (resumed.SequenceLength != T) throw new Gpt2Exception($"--seq {T} differs from the checkpoint's {resumed.SequenceLength}; resume with --seq {resumed.SequenceLength}");
-                if (options.Seed is ulong seed && seed != resumed.Seed) throw new Gpt2Exception($"--seed {seed} differs from the checkpoint's {resumed.Seed}; resume without --seed (or with --seed {resumed.Seed})");
+                if (options.Seed is ulong given && given != resumed.Seed) throw new Gpt2Exception($"--seed {given} differs from the checkpoint's {resumed.Seed}; resume without --seed (or with --seed {resumed.Seed})");
                 if (resumed.Step >= options.Steps) throw new Gpt2Exception($"the checkpoint in {options.OutputDirectory} is at step {resumed.Step}; --steps {options.Steps} leaves nothing to do");
             }
             else
@@ -88,23 +90,24 @@ public sealed class Trainer : IDisposable
                 HostParameters.RequireFits(config, weights?.Source ?? "--config");
             }
             if (T > config.ContextLength) throw new Gpt2Exception($"--seq {T} is larger than the model's context of {config.ContextLength} positions");
+            // All the memory of the run before the slow part (scanning the data, initialisation, copying the weights in):
+            // a run that does not fit fails at once.
+            backend.RequireAvailable(RequiredBytes(config, B, T, initialises: stateFile is null && weights is null), $"training {config} on {B} x {T} tokens");
             train = TokenDataset.Open(options.DataDirectory, "train", T, config.VocabSize);
             // The checkpoint's data position counts windows of its run's data: other data would be read in another order.
             if (resumed?.TrainTokens is long tokens && tokens != train.TokenCount)
                 throw new Gpt2Exception($"--data {options.DataDirectory} holds {train.TokenCount:N0} train tokens, but the checkpoint's run trained on {tokens:N0} (in {resumed.DataDirectory}); resume with its data, or start a new run in another --out");
             if (TokenDataset.ShardPaths(options.DataDirectory, "val").Length > 0) validation = TokenDataset.Open(options.DataDirectory, "val", T, config.VocabSize);
 
-            // All the memory of a step, before the slow part (initialisation, copying the weights in): a run that does
-            // not fit fails at once.
-            backend.RequireAvailable(Gpt2Model.TrainingBytes(config, B, T), $"training {config} on {B} x {T} tokens");
-            if (options.Resume) model = TrainingCheckpoint.Load(options.OutputDirectory, backend);
+            ulong seed = resumed?.Seed ?? options.Seed ?? TrainingOptions.DefaultSeed;
+            if (stateFile is not null) model = TrainingCheckpoint.Load(stateFile, config, backend);
             else
             {
-                weights ??= ModelInitializer.RandomWeights(config, options.Seed ?? TrainingOptions.DefaultSeed);
+                weights ??= ModelInitializer.RandomWeights(config, seed);
                 model = new Gpt2Model(weights, backend, trainable: true);
             }
             model.AllocateForTraining(B, T);
-            return new Trainer(options, resumed?.Seed ?? options.Seed ?? TrainingOptions.DefaultSeed, model, train, validation, resumed?.Step ?? 0, resumed?.DataPosition ?? 0);
+            return new Trainer(options, seed, model, train, validation, resumed?.Step ?? 0, resumed?.DataPosition ?? 0);
         }
         catch
         {
@@ -116,7 +119,19 @@ public sealed class Trainer : IDisposable
         finally
         {
             weights?.Dispose(); // the trainable model holds its own copy
+            stateFile?.Dispose();
         }
+    }
+
+    /// <summary>
+    /// The memory a run needs: what a step holds (<see cref="Gpt2Model.TrainingBytes"/>), and
+    /// when it <paramref name="initialises"/> the model from a config, the host array of the random weights (4 bytes a
+    /// parameter), alive until the step's buffers are allocated. <see cref="long.MaxValue"/> if that does not fit in 64 bits.
+    /// </summary>
+    internal static long RequiredBytes(Gpt2Config config, int B, int T, bool initialises)
+    {
+        long step = Gpt2Model.TrainingBytes(config, B, T), initial = initialises ? sizeof(float) * config.ParameterCount : 0;
+        return step > long.MaxValue - initial ? long.MaxValue : step + initial;
     }
 
     /// <summary>

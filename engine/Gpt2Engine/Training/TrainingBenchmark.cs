@@ -65,7 +65,7 @@ public static class TrainingBenchmark
             TokenShard.Write(Path.Combine(data, "train_000.bin"), tokens);
             handedOver = true;
             using var trainer = Trainer.Open(options, backend);
-            trainer.TrainStep(); // warm-up: first-touch allocation, JIT
+            trainer.TrainStep(); // warm-up: JIT, caches, the thread pool (Trainer.Open has allocated every buffer)
             double milliseconds = 0;
             for (int i = 0; i < steps; i++) milliseconds += trainer.TrainStep().Milliseconds;
 

@@ -28,7 +28,7 @@ public static class TrainingCheckpoint
     /// Throws a <see cref="Gpt2Exception"/> if <paramref name="directory"/> holds a checkpoint that a new run there would
     /// overwrite: a training run's (to continue with --resume) or other weights.
     /// </summary>
-    public static void RequireNoCheckpoint(string directory)
+    internal static void RequireNoCheckpoint(string directory)
     {
         if (File.Exists(Path.Combine(directory, StateFile)))
             throw new Gpt2Exception($"--out {directory} holds a training run; continue it with --resume, or choose another --out");
@@ -63,7 +63,7 @@ public static class TrainingCheckpoint
     }
 
     /// <summary>The model's config and the run's state saved in <paramref name="directory"/>, from the training state's header alone.</summary>
-    public static (Gpt2Config Config, State State) ReadState(string directory)
+    internal static (Gpt2Config Config, State State) ReadState(string directory)
     {
         using var file = OpenState(directory);
         return Describe(file);
@@ -73,7 +73,12 @@ public static class TrainingCheckpoint
     public static Gpt2Model Load(string directory, Backend backend)
     {
         using var file = OpenState(directory);
-        var (config, _) = Describe(file);
+        return Load(file, Describe(file).Config, backend);
+    }
+
+    /// <summary>Builds a trainable model of <paramref name="config"/> (<see cref="Describe"/>'s) from an open training state.</summary>
+    internal static Gpt2Model Load(SafetensorsFile file, Gpt2Config config, Backend backend)
+    {
         using var weights = new Gpt2Weights(config, file.Tensors, $"training state {file.Path}", owner: null);
         var model = new Gpt2Model(weights, backend, trainable: true);
         try
@@ -88,14 +93,15 @@ public static class TrainingCheckpoint
         }
     }
 
-    private static SafetensorsFile OpenState(string directory)
+    /// <summary>The training state in <paramref name="directory"/>, mapped: its header is read once, for <see cref="Describe"/> and <see cref="Load(SafetensorsFile, Gpt2Config, Backend)"/>.</summary>
+    internal static SafetensorsFile OpenState(string directory)
     {
         string path = Path.Combine(directory, StateFile);
         if (!File.Exists(path)) throw new Gpt2Exception($"{path}: no training checkpoint to resume from");
         return SafetensorsFile.Open(path);
     }
 
-    private static (Gpt2Config Config, State State) Describe(SafetensorsFile file)
+    internal static (Gpt2Config Config, State State) Describe(SafetensorsFile file)
     {
         string path = file.Path;
         var metadata = file.Metadata;

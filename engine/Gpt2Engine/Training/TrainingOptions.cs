@@ -39,7 +39,7 @@ public sealed record TrainingOptions
     public int CheckpointEvery { get; init; }
     /// <summary>Seed for initialisation and data order; null: <see cref="DefaultSeed"/>, or on resume the checkpoint's (which a given seed must equal).</summary>
     public ulong? Seed { get; init; }
-    public const ulong DefaultSeed = 1337;
+    internal const ulong DefaultSeed = 1337;
 
     public LearningRateSchedule Schedule => new(LearningRate, MinLearningRate ?? LearningRate / 10, WarmupSteps, Steps);
 

@@ -84,6 +84,16 @@ public sealed class ProfilerTests
     public void Matmuls_are_recognised_by_shape(int C, int OC, string category) =>
         Assert.Equal(category, ProfilingBackend.MatmulCategory(C, OC));
 
+    /// <summary>The memory questions reach the backend profiled: the CPU's buffers are host memory, and it refuses what does not fit.</summary>
+    [Fact]
+    public void Memory_queries_are_forwarded()
+    {
+        using var backend = new ProfilingBackend(new CpuBackend(1));
+        Assert.True(backend.BuffersAreHostMemory);
+        var e = Assert.Throws<Gpt2Exception>(() => backend.RequireAvailable(long.MaxValue, "a test"));
+        Assert.StartsWith("out of memory: a test needs ", e.Message);
+    }
+
     [Fact]
     public void Json_round_trips_and_a_bad_file_is_a_one_line_error()
     {

@@ -150,26 +150,66 @@ public sealed class TrainerTests : IDisposable
         Assert.Equal(3, TrainingCheckpoint.ReadState(options.OutputDirectory).State.Step);
     }
 
+    /// <summary>Ctrl-C while a checkpointed step is reported: that step is saved already, so the run stops at once.</summary>
+    [Fact]
+    public void A_run_cancelled_right_after_a_checkpoint_stops_at_once()
+    {
+        var options = Options("cancel-saved") with { CheckpointEvery = 2 };
+        using var cancel = new CancellationTokenSource();
+        var reports = new List<TrainingStep>();
+        using (var trainer = Trainer.Open(options, new CpuBackend(1)))
+        {
+            Assert.Throws<OperationCanceledException>(() => trainer.Run(s =>
+            {
+                reports.Add(s);
+                if (s.Step == 2) cancel.Cancel();
+            }, cancel.Token));
+            Assert.Equal(2, trainer.Step);
+        }
+        Assert.Equal([1, 2], reports.Select(s => s.Step));
+        Assert.Equal(options.OutputDirectory, reports[^1].Checkpoint);
+        Assert.Equal(2, TrainingCheckpoint.ReadState(options.OutputDirectory).State.Step);
+    }
+
     /// <summary>
     /// Everything a step needs is on the backend once the trainer is open: the memory check then covers it before the
     /// first step (and before the slow initialisation), instead of failing a run after its first forward and backward.
     /// </summary>
+    // Small's shapes, counted by hand (llm.c's ParameterTensors and ActivationTensors), with B=2, T=8, so N=16 positions.
+    private const long V = 64, MaxT = 16, C = 16, L = 2, NH = 2, B = 2, T = 8, N = B * T;
+    private const long SmallParameters = (V + MaxT) * C + L * (12 * C * C + 13 * C) + 2 * C;
+
+    /// <summary>What a step of Small on B x T holds: parameters, gradients, AdamW m and v; activations and their gradients; I32 inputs and targets.</summary>
+    private static long SmallStepBytes()
+    {
+        long perLayer = 18 * N * C + 4 * N + B * NH * T * T; // ln1, qkv, att, atty, attproj, residual2, ln2, fch, fch_gelu, fcproj, residual3; LayerNorm mean and rstd
+        long activations = N * C + L * perLayer + N * C + 2 * N + N * V + N; // encoded, layers, lnf (+ mean, rstd), logits, losses
+        return 4 * (4 * SmallParameters + 2 * activations) + 4 * 2 * N;
+    }
+
     [Fact]
     public void Opening_allocates_all_the_memory_of_a_step()
     {
         var backend = new CpuBackend(1);
         using var trainer = Trainer.Open(Options("memory"), backend);
-        // Counted from the shapes (llm.c's ParameterTensors and ActivationTensors), with B=2, T=8, so N=16 positions.
-        const long V = 64, maxT = 16, C = 16, L = 2, NH = 2, B = 2, T = 8, N = B * T;
-        long parameters = (V + maxT) * C + L * (12 * C * C + 13 * C) + 2 * C;
-        long perLayer = 18 * N * C + 4 * N + B * NH * T * T; // ln1, qkv, att, atty, attproj, residual2, ln2, fch, fch_gelu, fcproj, residual3; LayerNorm mean and rstd
-        long activations = N * C + L * perLayer + N * C + 2 * N + N * V + N; // encoded, layers, lnf (+ mean, rstd), logits, losses
-        long expected = 4 * (4 * parameters + 2 * activations) + 4 * 2 * N; // parameters, gradients, AdamW m and v; activations and their gradients; I32 inputs and targets
+        long expected = SmallStepBytes();
         Assert.Equal(expected, backend.AllocatedBytes);
         Assert.Equal(expected, Gpt2Model.TrainingBytes(Small, (int)B, (int)T));
         trainer.TrainStep();
         trainer.Evaluate();
         Assert.Equal(expected, backend.AllocatedBytes);
+    }
+
+    /// <summary>
+    /// A run from --config also holds the host array its random weights are initialised in (4 bytes a parameter) until
+    /// the step's buffers are allocated: the memory check counts it, so that such a run too fails before the slow
+    /// initialisation. Weights loaded or resumed are mapped files, not such an array.
+    /// </summary>
+    [Fact]
+    public void The_memory_check_counts_the_initial_weights_of_a_run_from_a_config()
+    {
+        Assert.Equal(SmallStepBytes() + 4 * SmallParameters, Trainer.RequiredBytes(Small, (int)B, (int)T, initialises: true));
+        Assert.Equal(SmallStepBytes(), Trainer.RequiredBytes(Small, (int)B, (int)T, initialises: false));
     }
 
     [Fact]
@@ -178,6 +218,15 @@ public sealed class TrainerTests : IDisposable
         // 2^30 positions of activations: terabytes, more than any machine has.
         var e = Assert.Throws<Gpt2Exception>(() => Trainer.Open(Options("huge") with { BatchSize = 1 << 27 }, new CpuBackend(1)));
         Assert.StartsWith($"out of memory: training {Small} on {1 << 27} x 8 tokens needs ", e.Message);
+    }
+
+    /// <summary>The memory check comes before the data is opened (which scans every shard): here there is no data at all.</summary>
+    [Fact]
+    public void A_run_too_large_for_memory_fails_before_its_data_is_read()
+    {
+        Directory.CreateDirectory(_data.File("no-data"));
+        var e = Assert.Throws<Gpt2Exception>(() => Trainer.Open(Options("huge") with { BatchSize = 1 << 27, DataDirectory = _data.File("no-data") }, new CpuBackend(1)));
+        Assert.StartsWith("out of memory: ", e.Message);
     }
 
     /// <summary>
