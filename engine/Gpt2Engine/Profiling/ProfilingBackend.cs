@@ -57,6 +57,7 @@ public sealed class ProfilingBackend(Backend inner) : Backend
     public override DeviceBuffer UseWeights(TensorView view) => inner.UseWeights(view);
     internal override bool BuffersAreHostMemory => inner.BuffersAreHostMemory;
     internal override void RequireAvailable(long bytes, string purpose) => inner.RequireAvailable(bytes, purpose);
+    public override void WarmUp(TensorDType weightType) => inner.WarmUp(weightType);
     public override void Synchronize() => inner.Synchronize();
 
     public override void Upload<T>(DeviceBuffer destination, ReadOnlySpan<T> source)

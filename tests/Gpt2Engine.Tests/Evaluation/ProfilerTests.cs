@@ -94,6 +94,17 @@ public sealed class ProfilerTests
         Assert.StartsWith("out of memory: a test needs ", e.Message);
     }
 
+    /// <summary>A member left to Backend's default would answer for the wrapper, not for the backend it profiles.</summary>
+    [Fact]
+    public void Every_overridable_backend_member_is_forwarded()
+    {
+        const System.Reflection.BindingFlags All = System.Reflection.BindingFlags.Instance | System.Reflection.BindingFlags.Public | System.Reflection.BindingFlags.NonPublic;
+        var notForwarded = typeof(ProfilingBackend).GetMethods(All)
+            .Where(m => m.IsVirtual && !m.IsFinal && m.GetBaseDefinition().DeclaringType == typeof(Gpt2Engine.Model.Backend) && m.DeclaringType != typeof(ProfilingBackend))
+            .Select(m => m.Name);
+        Assert.Empty(notForwarded);
+    }
+
     [Fact]
     public void Json_round_trips_and_a_bad_file_is_a_one_line_error()
     {
