@@ -23,7 +23,7 @@ internal static class GenerateCommand
     private static readonly Option<float> TopP = new("--top-p") { Description = "Sample within the nucleus holding this probability (1 = all)", DefaultValueFactory = _ => 1f };
     private static readonly Option<ulong?> Seed = new("--seed") { Description = "Seed for reproducible samples (default: random, printed in the summary)" };
     private static readonly Option<int> Samples = new("--samples") { Description = "Continuations of the prompt, decoded as one batch and printed at the end under headers", DefaultValueFactory = _ => 1 };
-    private static readonly Option<string?> Stop = new("--stop") { Description = "End a sample once its text contains this (it is printed)" };
+    private static readonly Option<string[]> Stop = new("--stop") { Description = "End a sample once its text contains this (it is printed); repeat the option for several" };
     private static readonly Option<bool> NoSpecial = new("--no-special") { Description = "Treat <|endoftext|> in the prompt as plain text" };
     private static readonly Option<bool> Truncate = new("--truncate") { Description = "Drop a long prompt's first tokens to leave room for --max-tokens (keeping at least half the context), instead of failing or stopping early" };
     private static readonly Option<bool> SlidingWindow = new("--sliding-window") { Description = "At the end of the context, continue from its last half (re-fed) instead of stopping" };
@@ -54,7 +54,7 @@ internal static class GenerateCommand
             TopK = parse.GetValue(TopK),
             TopP = parse.GetValue(TopP),
             Seed = seed,
-            StopText = parse.GetValue(Stop),
+            StopTexts = parse.GetValue(Stop) ?? [],
             Truncate = parse.GetValue(Truncate),
             SlidingWindow = parse.GetValue(SlidingWindow),
         };

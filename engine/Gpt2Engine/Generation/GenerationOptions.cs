@@ -18,8 +18,8 @@ public sealed record GenerationOptions
     public ulong Seed { get; init; }
     /// <summary>End a sample when it produces &lt;|endoftext|&gt; (when the vocabulary has it).</summary>
     public bool StopAtEndOfText { get; init; } = true;
-    /// <summary>End a sample after the token that completes this text (the text itself is part of the output).</summary>
-    public string? StopText { get; init; }
+    /// <summary>End a sample after the token that completes any of these texts (the text itself is part of the output).</summary>
+    public IReadOnlyList<string> StopTexts { get; init; } = [];
     /// <summary>
     /// A prompt that leaves no room for <see cref="MaxTokens"/> new tokens keeps its last positions (as many as leave
     /// that room, and at least half the context) instead of stopping early, or, longer than the context, being an error.
@@ -37,6 +37,7 @@ public sealed record GenerationOptions
         if (MaxTokens < 0) throw new Gpt2Exception($"max tokens {MaxTokens} must be >= 0");
         if (Samples is < 1 or > MaxSamples) throw new Gpt2Exception($"samples {Samples} must be between 1 and {MaxSamples}");
         Sampler.Validate(Temperature, TopK, TopP);
+        if (StopTexts.Any(string.IsNullOrEmpty)) throw new Gpt2Exception("a stop text must not be empty");
     }
 }
 

@@ -52,10 +52,10 @@ public sealed class Generator(Gpt2Model model, Gpt2Tokenizer? tokenizer = null)
         var sampler = new Sampler(config.VocabSize, options.Greedy ? 0f : options.Temperature, options.TopK, options.TopP);
         int[] context = PreparePrompt(prompt, config, options.Truncate, options.MaxTokens);
         StopTextMatcher[]? stopMatchers = null;
-        if (!string.IsNullOrEmpty(options.StopText))
+        if (options.StopTexts.Count > 0)
         {
             if (tokenizer is null) throw new Gpt2Exception("a stop text needs the vocabulary to read the tokens");
-            stopMatchers = Enumerable.Range(0, options.Samples).Select(_ => new StopTextMatcher(options.StopText)).ToArray();
+            stopMatchers = Enumerable.Range(0, options.Samples).Select(_ => new StopTextMatcher(options.StopTexts)).ToArray();
         }
         Statistics = new GenerationStatistics { TruncatedTokens = prompt.Length - Math.Min(prompt.Length, context.Length) };
         return Run(context, options, sampler, stopMatchers, cancellationToken);

@@ -56,6 +56,25 @@ public class GenerateCommandTests
         Assert.StartsWith("prompt: 4 tokens, not run (--max-tokens 0); seed ", result.Err.Split('\n').Single(line => line.StartsWith("prompt: ")));
     }
 
+    /// <summary>--stop may be repeated: a sample ends at the first token that completes any of the texts.</summary>
+    [Fact]
+    public void Repeated_stop_options_end_at_the_first_text_completed()
+    {
+        string[] run = ["generate", "--weights", TinyFixture.ModelPath, "--prompt-ids", "10 20 30", "--max-tokens", "20", "--seed", "3", "--top-k", "0", "--ids", "--quiet"];
+        int[] free = [.. Run(run).Out.Split('\n', StringSplitOptions.RemoveEmptyEntries).Select(int.Parse)];
+        var tokenizer = Gpt2Engine.Tokenization.Gpt2Tokenizer.Default;
+        string early = tokenizer.Decode(free.AsSpan(4, 2)), late = tokenizer.Decode(free.AsSpan(17, 3));
+        int end = Enumerable.Range(1, free.Length).First(n => tokenizer.Decode(free.AsSpan(0, n)).Contains(early));
+        Assert.DoesNotContain(late, tokenizer.Decode(free.AsSpan(0, end + 2))); // so that each stop text ends the sample elsewhere
+
+        const string absent = "a text the sample never writes";
+        Assert.DoesNotContain(absent, tokenizer.Decode(free));
+        var stopped = Run([.. run, "--stop", absent, "--stop", early, "--stop", late]);
+        Assert.Equal(0, stopped.Code);
+        Assert.Equal(free[..end], stopped.Out.Split('\n', StringSplitOptions.RemoveEmptyEntries).Select(int.Parse));
+        AssertOneLineError(Run([.. run, "--stop", ""]), "a stop text must not be empty");
+    }
+
     [Fact]
     public void Running_past_the_context_stops_with_a_message()
     {

@@ -276,7 +276,7 @@ public class GeneratorTests
         // Stop at the text of tokens 5 and 6 (it spans two tokens); the first occurrence may come earlier.
         string stop = tokenizer.Decode(free.AsSpan(5, 2));
         int end = Enumerable.Range(1, free.Length).First(n => tokenizer.Decode(free.AsSpan(0, n)).Contains(stop));
-        var stopped = new Generator(model, tokenizer).Generate([10, 20, 30], options with { StopText = stop }).ToList();
+        var stopped = new Generator(model, tokenizer).Generate([10, 20, 30], options with { StopTexts = [stop] }).ToList();
         Assert.Equal(free[..end], stopped.Select(t => t.Id));
         Assert.Equal(StopReason.StopText, stopped[^1].Stop);
     }
@@ -303,6 +303,6 @@ public class GeneratorTests
         Assert.Throws<Gpt2Exception>(() => generator.Generate([1], Sampling with { Samples = 0 }));
         Assert.Throws<Gpt2Exception>(() => generator.Generate([1], Sampling with { MaxTokens = -1 }));
         Assert.Throws<Gpt2Exception>(() => generator.Generate([1], Sampling with { TopP = 0 }));
-        Assert.Throws<Gpt2Exception>(() => generator.Generate([1], Sampling with { StopText = "x" }));   // no tokenizer
+        Assert.Throws<Gpt2Exception>(() => generator.Generate([1], Sampling with { StopTexts = ["x"] }));   // no tokenizer
     }
 }
