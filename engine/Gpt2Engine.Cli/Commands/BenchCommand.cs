@@ -26,16 +26,18 @@ internal static class BenchCommand
         var trainBatch = new Option<int>("--batch") { Description = "With --train: sequences per step", DefaultValueFactory = _ => 4 };
         var trainSeq = new Option<int>("--seq") { Description = "With --train: tokens per sequence", DefaultValueFactory = _ => 64 };
         var trainSteps = new Option<int>("--steps") { Description = "With --train: timed steps (after one warm-up step)", DefaultValueFactory = _ => 5 };
+        var compare = new Option<string?>("--compare") { Description = "Other weights to time side by side, turn by turn (e.g. the bf16 conversion of --weights), for a ratio that the machine's drift does not blur" };
         var promptSweep = new Option<int[]?>("--prompt-sweep") { Description = "With --profile: prompt lengths to sweep, e.g. 16,64,256 (default: --prompt-tokens)", CustomParser = IntList };
         var command = new Command("bench", "Measure generation speed (prompt tokens/s, ms/token) against the machine's memory-bandwidth roof.");
-        foreach (var option in (Option[])[weights, device, promptTokens, genTokens, threads, json, profile, promptSweep, train, trainBatch, trainSeq, trainSteps]) command.Options.Add(option);
+        foreach (var option in (Option[])[weights, compare, device, promptTokens, genTokens, threads, json, profile, promptSweep, train, trainBatch, trainSeq, trainSteps]) command.Options.Add(option);
         command.SetAction(new Func<ParseResult, int>(parse =>
         {
             // A flag of the other mode would be ignored without a word: say so instead.
             bool Given(Option option) => parse.GetResult(option) is { Implicit: false };
-            var (mode, others) = parse.GetValue(train) ? ("--train", new Option[] { profile, promptSweep, promptTokens, genTokens })
+            var (mode, others) = parse.GetValue(train) ? ("--train", new Option[] { profile, promptSweep, promptTokens, genTokens, compare })
                 : ("timing generation", new Option[] { trainBatch, trainSeq, trainSteps });
             if (others.FirstOrDefault(Given) is { } ignored) throw new Gpt2Exception($"{ignored.Name} does not apply to {mode}");
+            if (Given(compare) && parse.GetValue(profile)) throw new Gpt2Exception("--compare does not apply to --profile");
             if (Given(promptSweep) && !parse.GetValue(profile)) throw new Gpt2Exception("--prompt-sweep is for --profile");
             if (parse.GetValue(train))
             {
@@ -83,9 +85,18 @@ internal static class BenchCommand
             // The host's read bandwidth: the roof of CPU decoding (on a GPU it is only a point of reference); and on the
             // CPU its multiply-add peak, the roof of prompt processing.
             int probeThreads = backend is CpuBackend cpu ? cpu.Threads : Environment.ProcessorCount;
-            var result = InferenceBenchmark.Run(weightsPath, () => Gpt2Model.Load(weightsPath, backend), parse.GetValue(promptTokens), parse.GetValue(genTokens),
+            var models = new List<(string, Func<Gpt2Model>)> { (weightsPath, () => Gpt2Model.Load(weightsPath, backend)) };
+            if (parse.GetValue(compare) is string other) models.Add((other, () => Gpt2Model.Load(other, backend)));
+            var results = InferenceBenchmark.RunSideBySide(models, parse.GetValue(promptTokens), parse.GetValue(genTokens),
                 () => MemoryBandwidth.MeasureRead(probeThreads), backend is CpuBackend ? () => ComputePeak.MeasureFma(probeThreads) : null);
-            parse.InvocationConfiguration.Output.WriteLine(parse.GetValue(json) ? result.ToJson() : result.ToString());
+            var comparison = results.Length == 2 ? new SideBySideResult(results[0], results[1]) : null;
+            parse.InvocationConfiguration.Output.WriteLine((parse.GetValue(json), comparison) switch
+            {
+                (true, null) => results[0].ToJson(),
+                (true, _) => comparison.ToJson(),
+                (false, null) => results[0].ToString(),
+                (false, _) => comparison.ToString(),
+            });
             return 0;
         }));
         return command;

@@ -54,6 +54,39 @@ public sealed record InferenceBenchmarkResult(
 }
 
 /// <summary>
+/// Two models timed side by side (<see cref="InferenceBenchmark.RunSideBySide"/>): each one's result, and how many
+/// times as fast the first runs as the second.
+/// </summary>
+public sealed record SideBySideResult(InferenceBenchmarkResult First, InferenceBenchmarkResult Second)
+{
+    public double GenSpeedup => First.GenTokensPerSecond / Second.GenTokensPerSecond;
+    public double GenMedianSpeedup => Second.GenMedianMillisecondsPerToken / First.GenMedianMillisecondsPerToken;
+    public double PromptSpeedup => First.PromptTokensPerSecond / Second.PromptTokensPerSecond;
+
+    public string ToJson() => JsonText.Write(json =>
+    {
+        json.WriteStartObject();
+        json.WritePropertyName("first");
+        json.WriteRawValue(First.ToJson());
+        json.WritePropertyName("second");
+        json.WriteRawValue(Second.ToJson());
+        json.WriteNumber("gen_speedup", Math.Round(GenSpeedup, 4));
+        json.WriteNumber("gen_speedup_median", Math.Round(GenMedianSpeedup, 4));
+        json.WriteNumber("prompt_speedup", Math.Round(PromptSpeedup, 4));
+        json.WriteEndObject();
+    });
+
+    public override string ToString() =>
+        $"""
+        {First}
+
+        {Second}
+
+        side by side {First.Weights} runs {GenSpeedup:F2}x as fast as {Second.Weights} in generation (median token {GenMedianSpeedup:F2}x), {PromptSpeedup:F2}x on the prompt
+        """;
+}
+
+/// <summary>
 /// Batch-1 inference speed: prompt processing (one forward over the prompt through the KV cache; the median of
 /// <see cref="PromptRepeats"/> timings) and token-by-token greedy generation, after warm-up passes that fault the mapped
 /// weights in; generation reports the mean time per token and, as the typical token on a shared machine whose
@@ -69,51 +102,110 @@ public static class InferenceBenchmark
     /// <param name="measurePeak">Measures the multiply-add peak to compare the prompt against (see <see cref="ComputePeak"/>), if any.</param>
     public static InferenceBenchmarkResult Run(string weights, Func<Gpt2Model> loadModel, int promptTokens, int genTokens, Func<double> measureRoof,
         Func<double>? measurePeak = null) =>
-        Run(weights, loadModel, promptTokens, genTokens, measureRoof, measurePeak, WallClock.Seconds);
+        Run([(weights, loadModel)], promptTokens, genTokens, measureRoof, measurePeak, WallClock.Seconds)[0];
 
     /// <summary>
-    /// <see cref="Run(string, Func{Gpt2Model}, int, int, Func{double}, Func{double}?)"/> with the timer given: it runs
-    /// the load, then each of the <see cref="PromptRepeats"/> prompt passes, then each generated token, and returns its seconds.
+    /// Times several models side by side in one process (e.g. fp32 weights and their bf16 conversion): their prompt
+    /// passes and generated tokens take turns, in A B B A order, so that each model meets the machine as the others do.
+    /// On a machine whose bandwidth drifts from minute to minute, separate runs cannot compare two models within 10-20%;
+    /// the ratio of these results can. All the models are loaded at once.
     /// </summary>
-    internal static InferenceBenchmarkResult Run(string weights, Func<Gpt2Model> loadModel, int promptTokens, int genTokens, Func<double> measureRoof,
-        Func<double>? measurePeak, Func<Action, double> timeSeconds)
+    public static InferenceBenchmarkResult[] RunSideBySide(IReadOnlyList<(string Weights, Func<Gpt2Model> Load)> models, int promptTokens, int genTokens,
+        Func<double> measureRoof, Func<double>? measurePeak = null) =>
+        Run(models, promptTokens, genTokens, measureRoof, measurePeak, WallClock.Seconds);
+
+    /// <summary>
+    /// <see cref="RunSideBySide"/> with the timer given: it runs each load in turn, then each of the
+    /// <see cref="PromptRepeats"/> rounds of prompt passes, then each round of generated tokens, and returns its seconds.
+    /// </summary>
+    internal static InferenceBenchmarkResult[] Run(IReadOnlyList<(string Weights, Func<Gpt2Model> Load)> models, int promptTokens, int genTokens,
+        Func<double> measureRoof, Func<double>? measurePeak, Func<Action, double> timeSeconds)
     {
         if (promptTokens < 1 || genTokens < 1) throw new Gpt2Exception("--prompt-tokens and --gen-tokens must be at least 1");
-        Gpt2Model? loaded = null;
-        double loadSeconds = timeSeconds(() => loaded = loadModel());
-        using var model = loaded!;
-        var config = model.Config;
-        if (promptTokens + genTokens > config.ContextLength)
-            throw new Gpt2Exception($"--prompt-tokens {promptTokens} + --gen-tokens {genTokens} exceed the model's context of {config.ContextLength}");
-
-        var random = new Random(1234);
-        int[] prompt = new int[promptTokens];
-        for (int i = 0; i < promptTokens; i++) prompt[i] = random.Next(config.VocabSize);
-        using var session = model.CreateSession();
-
-        for (int warmUp = 0; warmUp < 2; warmUp++) // maps the weights in and lets the JIT settle on optimised kernels
+        var runs = new List<TimedModel>();
+        try
         {
-            Generate(session, prompt, Math.Min(genTokens, 16));
-            session.Reset();
+            foreach (var (weights, load) in models)
+            {
+                Gpt2Model? loaded = null;
+                double loadSeconds = timeSeconds(() => loaded = load());
+                runs.Add(new TimedModel(weights, loaded!, loadSeconds, promptTokens, genTokens));
+            }
+            foreach (var run in runs) run.WarmUp();
+            double roofBefore = measureRoof();
+            for (int repeat = 0; repeat < PromptRepeats; repeat++)
+                foreach (var run in Turns(runs, repeat)) run.PromptSeconds[repeat] = timeSeconds(run.Prompt);
+            for (int i = 0; i < genTokens; i++)
+                foreach (var run in Turns(runs, i)) run.TokenSeconds[i] = timeSeconds(run.Token);
+            double roof = Math.Max(roofBefore, measureRoof());
+            double? peak = measurePeak?.Invoke();
+            return [.. runs.Select(run => run.Result(roof, peak))];
         }
-        double roofBefore = measureRoof();
-        var promptSeconds = new double[PromptRepeats];
-        int next = 0;
-        for (int repeat = 0; repeat < PromptRepeats; repeat++)
+        finally
         {
-            session.Reset();
-            promptSeconds[repeat] = timeSeconds(() => next = Sampler.ArgMax(session.Forward(prompt, promptTokens)));
+            foreach (var run in runs) run.Model.Dispose();
         }
-        Array.Sort(promptSeconds);
-        var tokenSeconds = new double[genTokens];
-        for (int i = 0; i < genTokens; i++) tokenSeconds[i] = timeSeconds(() => next = Sampler.ArgMax(session.Forward([next], 1)));
-        double genSeconds = tokenSeconds.Sum();
-        Array.Sort(tokenSeconds);
-        double roof = Math.Max(roofBefore, measureRoof());
+    }
 
-        return new InferenceBenchmarkResult(weights, model.Backend.Name, promptTokens, genTokens, loadSeconds,
-            promptTokens / promptSeconds[PromptRepeats / 2], genSeconds * 1000 / genTokens, tokenSeconds[genTokens / 2] * 1000, WeightBytesPerToken(model), roof,
-            PromptFlops(config, promptTokens), measurePeak?.Invoke());
+    /// <summary>The models in round <paramref name="round"/>'s order: forwards in even rounds, backwards in odd ones (A B, B A, ...).</summary>
+    private static IEnumerable<TimedModel> Turns(List<TimedModel> runs, int round) => round % 2 == 0 ? runs : Enumerable.Reverse(runs);
+
+    /// <summary>One model under the benchmark: its session, its random prompt, the token it feeds next, and its timings.</summary>
+    private sealed class TimedModel
+    {
+        private readonly InferenceSession _session;
+        private readonly int[] _prompt;
+        private readonly string _weights;
+        private readonly double _loadSeconds;
+        private int _next;
+
+        public Gpt2Model Model { get; }
+        public double[] PromptSeconds { get; } = new double[PromptRepeats];
+        public double[] TokenSeconds { get; }
+
+        public TimedModel(string weights, Gpt2Model model, double loadSeconds, int promptTokens, int genTokens)
+        {
+            (_weights, Model, _loadSeconds) = (weights, model, loadSeconds);
+            var config = model.Config;
+            if (promptTokens + genTokens > config.ContextLength)
+            {
+                model.Dispose();
+                throw new Gpt2Exception($"--prompt-tokens {promptTokens} + --gen-tokens {genTokens} exceed the model's context of {config.ContextLength}");
+            }
+            var random = new Random(1234);
+            _prompt = new int[promptTokens];
+            for (int i = 0; i < promptTokens; i++) _prompt[i] = random.Next(config.VocabSize);
+            _session = model.CreateSession();
+            TokenSeconds = new double[genTokens];
+        }
+
+        /// <summary>Maps the weights in and lets the JIT settle on optimised kernels.</summary>
+        public void WarmUp()
+        {
+            for (int pass = 0; pass < 2; pass++)
+            {
+                Prompt();
+                for (int i = 0; i < Math.Min(TokenSeconds.Length, 16); i++) Token();
+            }
+        }
+
+        /// <summary>A prompt pass from an empty cache; generation continues from its last position.</summary>
+        public void Prompt()
+        {
+            _session.Reset();
+            _next = Sampler.ArgMax(_session.Forward(_prompt, _prompt.Length));
+        }
+
+        public void Token() => _next = Sampler.ArgMax(_session.Forward([_next], 1));
+
+        public InferenceBenchmarkResult Result(double roof, double? peak)
+        {
+            var prompt = PromptSeconds.Order().ToArray();
+            var tokens = TokenSeconds.Order().ToArray();
+            int P = _prompt.Length, G = tokens.Length;
+            return new InferenceBenchmarkResult(_weights, Model.Backend.Name, P, G, _loadSeconds, P / prompt[PromptRepeats / 2],
+                tokens.Sum() * 1000 / G, tokens[G / 2] * 1000, WeightBytesPerToken(Model), roof, PromptFlops(Model.Config, P), peak);
+        }
     }
 
     /// <summary>
@@ -130,12 +222,6 @@ public static class InferenceBenchmark
         long qkvAndAttention = layers * (t * 3 * c * c + c * t * (t + 1));
         long projectionAndMlp = 9 * c * c * ((layers - 1) * t + 1);
         return 2 * (qkvAndAttention + projectionAndMlp + (long)config.VocabSize * c);
-    }
-
-    private static void Generate(InferenceSession session, int[] prompt, int tokens)
-    {
-        int next = Sampler.ArgMax(session.Forward(prompt, prompt.Length));
-        for (int i = 0; i < tokens; i++) next = Sampler.ArgMax(session.Forward([next], 1));
     }
 
     /// <summary>Bytes of weights one decoded token reads: every parameter once, except wpe (one row).</summary>

@@ -155,8 +155,8 @@ public sealed class ConversionAndBenchTests : IDisposable
         // Loading 2 s; the prompt's five passes, median 1 us; tokens of 8, 1 and 3 us: mean 4 us, median 3 us.
         var timer = new ScriptedTimer(2.0, 4e-6, 1e-6, 0.5e-6, 5e-6, 0.2e-6, 8e-6, 1e-6, 3e-6);
         var roofs = new Queue<double>([1e11, 2e11]);
-        var result = InferenceBenchmark.Run("tiny", () => LoadTiny(backend), promptTokens: T, genTokens: G,
-            measureRoof: () => roofs.Dequeue(), measurePeak: () => 1e12, timer.Time);
+        var result = InferenceBenchmark.Run([("tiny", () => LoadTiny(backend))], promptTokens: T, genTokens: G,
+            measureRoof: () => roofs.Dequeue(), measurePeak: () => 1e12, timer.Time).Single();
         Assert.Equal(0, timer.Left);
         Assert.Empty(roofs);
 
@@ -196,6 +196,37 @@ public sealed class ConversionAndBenchTests : IDisposable
         Field("prompt_fraction_of_peak", flops * promptTokensPerSecond / T / 1e12, 4);
     }
 
+    /// <summary>
+    /// Two models side by side: loads in turn, then prompt passes and tokens in A B B A order, each model's timings
+    /// its own. The script gives A's passes and tokens 2 us and B's 1 us, so a timing that went to the wrong model, or
+    /// an order that is not A B B A, shows in the rates.
+    /// </summary>
+    [Fact]
+    public void Side_by_side_models_take_turns_and_keep_their_own_timings()
+    {
+        using var backend = new CpuBackend(1);
+        const int G = 3;
+        var timings = new List<double> { 1.0, 3.0 }; // loads: A, B
+        foreach (int rounds in new[] { InferenceBenchmark.PromptRepeats, G }) // prompt passes, then tokens: A B, B A, A B, ...
+            for (int round = 0; round < rounds; round++)
+                timings.AddRange(round % 2 == 0 ? [2e-6, 1e-6] : [1e-6, 2e-6]);
+        var timer = new ScriptedTimer(timings);
+        var results = InferenceBenchmark.Run([("a", () => LoadTiny(backend)), ("b", () => LoadTiny(backend, TinyInBf16()))], promptTokens: 4, genTokens: G,
+            measureRoof: () => 1e10, measurePeak: null, timer.Time);
+        Assert.Equal(0, timer.Left);
+        Assert.Equal(["a", "b"], results.Select(r => r.Weights));
+        Assert.Equal([1.0, 3.0], results.Select(r => r.LoadSeconds));
+        Assert.Equal([4 / 2e-6, 4 / 1e-6], results.Select(r => r.PromptTokensPerSecond));
+        Assert.Equal(2e-3, results[0].GenMillisecondsPerToken, 12);
+        Assert.Equal(1e-3, results[1].GenMillisecondsPerToken, 12);
+        Assert.Equal([WeightBytesByHand(sizeof(float)), WeightBytesByHand(2)], results.Select(r => r.WeightBytesPerToken));
+
+        // A's tokens and passes take twice B's time: it runs half as fast.
+        using var json = JsonDocument.Parse(new SideBySideResult(results[0], results[1]).ToJson());
+        Assert.Equal(["a", "b"], new[] { "first", "second" }.Select(key => json.RootElement.GetProperty(key).GetProperty("weights").GetString()));
+        Assert.Equal([0.5, 0.5, 0.5], new[] { "gen_speedup", "gen_speedup_median", "prompt_speedup" }.Select(key => json.RootElement.GetProperty(key).GetDouble()));
+    }
+
     [Fact]
     public void Bench_counts_the_bytes_of_bf16_matrices_as_two_each()
     {
@@ -211,7 +242,7 @@ public sealed class ConversionAndBenchTests : IDisposable
     {
         using var backend = new CpuBackend(1);
         var timer = new ScriptedTimer(Enumerable.Repeat(1e-3, 1 + InferenceBenchmark.PromptRepeats + 1));
-        var result = InferenceBenchmark.Run("tiny", () => LoadTiny(backend), promptTokens: 2, genTokens: 1, measureRoof: () => 1e10, measurePeak: null, timer.Time);
+        var result = InferenceBenchmark.Run([("tiny", () => LoadTiny(backend))], promptTokens: 2, genTokens: 1, measureRoof: () => 1e10, measurePeak: null, timer.Time).Single();
         using var json = JsonDocument.Parse(result.ToJson());
         Assert.False(json.RootElement.TryGetProperty("fma_peak_gflop_per_s", out _));
         Assert.False(json.RootElement.TryGetProperty("prompt_fraction_of_peak", out _));

@@ -181,6 +181,8 @@ public sealed class ProfilerTests
     [InlineData("--train takes one --threads count", "--train", "--threads", "1,2")]
     [InlineData("--batch does not apply to timing generation", "--batch", "3")]
     [InlineData("--prompt-sweep is for --profile", "--prompt-sweep", "4,8")]
+    [InlineData("--compare does not apply to --train", "--train", "--compare", "x")]
+    [InlineData("--compare does not apply to --profile", "--profile", "--compare", "x")]
     public void Bench_refuses_flags_of_the_other_mode(string message, params string[] flags)
     {
         var output = new StringWriter();
