@@ -3,7 +3,7 @@ using System.Runtime.InteropServices;
 namespace Gpt2Engine.Cli;
 
 /// <summary>
-/// The CLI's one Ctrl-C handler. While a command that stops gracefully (generate, train) holds a
+/// The CLI's one Ctrl-C handler. While a command that stops gracefully (generate, train, download) holds a
 /// <see cref="Graceful"/> scope, Ctrl-C cancels its token and the process goes on. Otherwise Ctrl-C ends the process as
 /// usual, which runs no finally block, so the handler first deletes the temporary files in flight
 /// (<see cref="TemporaryPaths.Process"/>): an interrupted convert leaves no <c>.tmp-</c> file behind. SIGTERM

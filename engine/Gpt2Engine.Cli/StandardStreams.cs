@@ -25,9 +25,13 @@ internal static partial class StandardStreams
     /// </summary>
     public static TextWriter Error() => IsClosedForWriting(2) ? TextWriter.Null : new DiagnosticWriter(Console.Error);
 
+    /// <summary>Whether <paramref name="error"/> is the process's standard error (from <see cref="Error"/>) and a terminal: where progress bars can be drawn.</summary>
+    public static bool IsErrorTerminal(TextWriter error) => error is DiagnosticWriter { Inner: var inner } && ReferenceEquals(inner, Console.Error) && !Console.IsErrorRedirected;
+
     /// <summary>A writer that passes text on and drops it where the destination fails.</summary>
     private sealed class DiagnosticWriter(TextWriter inner) : TextWriter
     {
+        public TextWriter Inner => inner;
         public override System.Text.Encoding Encoding => inner.Encoding;
         public override void Write(char value) => Try(() => inner.Write(value));
         public override void Write(string? value) => Try(() => inner.Write(value));

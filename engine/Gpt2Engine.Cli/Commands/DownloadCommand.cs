@@ -22,7 +22,7 @@ internal static class DownloadCommand
             var options = new DownloadOptions { BaseUrl = parse.GetValue(baseUrl)!, WeightsRoot = parse.GetValue(weightsDir) };
             string release = ModelCatalog.ReleaseName(parse.GetValue(size)!);
             var error = parse.InvocationConfiguration.Error;
-            bool terminal = ReferenceEquals(error, Console.Error) && !Console.IsErrorRedirected;
+            bool terminal = StandardStreams.IsErrorTerminal(error);
             using var cancel = new CancellationTokenSource();
             using var graceful = Interruption.Graceful(cancel); // Ctrl-C: keep what arrived, for the next run to resume
             string directory = terminal
