@@ -87,7 +87,7 @@ internal static class BenchCommand
             int probeThreads = backend is CpuBackend cpu ? cpu.Threads : Environment.ProcessorCount;
             var models = new List<(string, Func<Gpt2Model>)> { (weightsPath, () => Gpt2Model.Load(weightsPath, backend)) };
             if (parse.GetValue(compare) is string other) models.Add((other, () => Gpt2Model.Load(other, backend)));
-            var results = InferenceBenchmark.RunSideBySide(models, parse.GetValue(promptTokens), parse.GetValue(genTokens),
+            var results = InferenceBenchmark.Run(models, parse.GetValue(promptTokens), parse.GetValue(genTokens),
                 () => MemoryBandwidth.MeasureRead(probeThreads), backend is CpuBackend ? () => ComputePeak.MeasureFma(probeThreads) : null);
             var comparison = results.Length == 2 ? new SideBySideResult(results[0], results[1]) : null;
             parse.InvocationConfiguration.Output.WriteLine((parse.GetValue(json), comparison) switch

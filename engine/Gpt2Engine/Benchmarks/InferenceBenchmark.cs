@@ -54,7 +54,7 @@ public sealed record InferenceBenchmarkResult(
 }
 
 /// <summary>
-/// Two models timed side by side (<see cref="InferenceBenchmark.RunSideBySide"/>): each one's result, and how many
+/// Two models timed side by side (<see cref="InferenceBenchmark"/>): each one's result, and how many
 /// times as fast the first runs as the second.
 /// </summary>
 public sealed record SideBySideResult(InferenceBenchmarkResult First, InferenceBenchmarkResult Second)
@@ -97,25 +97,21 @@ public static class InferenceBenchmark
 {
     public const int PromptRepeats = 5;
 
-    /// <param name="loadModel">Loads the model (timed): the weights on the chosen backend.</param>
+    /// <summary>
+    /// Times one model, or several side by side in one process (e.g. fp32 weights and their bf16 conversion): their
+    /// prompt passes and generated tokens take turns, in A B B A order, so that each model meets the machine as the
+    /// others do. On a machine whose bandwidth drifts from minute to minute, separate runs cannot compare two models
+    /// within 10-20%; the ratio of these results can. All the models are loaded at once.
+    /// </summary>
+    /// <param name="models">Each model's name and its loader (timed): the weights on the chosen backend.</param>
     /// <param name="measureRoof">Measures the read bandwidth to compare generation against (see <see cref="MemoryBandwidth"/>).</param>
     /// <param name="measurePeak">Measures the multiply-add peak to compare the prompt against (see <see cref="ComputePeak"/>), if any.</param>
-    public static InferenceBenchmarkResult Run(string weights, Func<Gpt2Model> loadModel, int promptTokens, int genTokens, Func<double> measureRoof,
-        Func<double>? measurePeak = null) =>
-        Run([(weights, loadModel)], promptTokens, genTokens, measureRoof, measurePeak, WallClock.Seconds)[0];
-
-    /// <summary>
-    /// Times several models side by side in one process (e.g. fp32 weights and their bf16 conversion): their prompt
-    /// passes and generated tokens take turns, in A B B A order, so that each model meets the machine as the others do.
-    /// On a machine whose bandwidth drifts from minute to minute, separate runs cannot compare two models within 10-20%;
-    /// the ratio of these results can. All the models are loaded at once.
-    /// </summary>
-    public static InferenceBenchmarkResult[] RunSideBySide(IReadOnlyList<(string Weights, Func<Gpt2Model> Load)> models, int promptTokens, int genTokens,
+    public static InferenceBenchmarkResult[] Run(IReadOnlyList<(string Weights, Func<Gpt2Model> Load)> models, int promptTokens, int genTokens,
         Func<double> measureRoof, Func<double>? measurePeak = null) =>
         Run(models, promptTokens, genTokens, measureRoof, measurePeak, WallClock.Seconds);
 
     /// <summary>
-    /// <see cref="RunSideBySide"/> with the timer given: it runs each load in turn, then each of the
+    /// <see cref="Run(IReadOnlyList{ValueTuple{string, Func{Gpt2Model}}}, int, int, Func{double}, Func{double}?)"/> with the timer given: it runs each load in turn, then each of the
     /// <see cref="PromptRepeats"/> rounds of prompt passes, then each round of generated tokens, and returns its seconds.
     /// </summary>
     internal static InferenceBenchmarkResult[] Run(IReadOnlyList<(string Weights, Func<Gpt2Model> Load)> models, int promptTokens, int genTokens,
@@ -143,7 +139,7 @@ public static class InferenceBenchmark
         }
         finally
         {
-            foreach (var run in runs) run.Model.Dispose();
+            foreach (var run in runs) run.Dispose();
         }
     }
 
@@ -151,7 +147,7 @@ public static class InferenceBenchmark
     private static IEnumerable<TimedModel> Turns(List<TimedModel> runs, int round) => round % 2 == 0 ? runs : Enumerable.Reverse(runs);
 
     /// <summary>One model under the benchmark: its session, its random prompt, the token it feeds next, and its timings.</summary>
-    private sealed class TimedModel
+    private sealed class TimedModel : IDisposable
     {
         private readonly InferenceSession _session;
         private readonly int[] _prompt;
@@ -163,20 +159,32 @@ public static class InferenceBenchmark
         public double[] PromptSeconds { get; } = new double[PromptRepeats];
         public double[] TokenSeconds { get; }
 
+        /// <summary>Takes <paramref name="model"/> over: disposed with this, or here if this cannot be made.</summary>
         public TimedModel(string weights, Gpt2Model model, double loadSeconds, int promptTokens, int genTokens)
         {
             (_weights, Model, _loadSeconds) = (weights, model, loadSeconds);
             var config = model.Config;
-            if (promptTokens + genTokens > config.ContextLength)
-            {
-                model.Dispose();
-                throw new Gpt2Exception($"--prompt-tokens {promptTokens} + --gen-tokens {genTokens} exceed the model's context of {config.ContextLength}");
-            }
             var random = new Random(1234);
             _prompt = new int[promptTokens];
             for (int i = 0; i < promptTokens; i++) _prompt[i] = random.Next(config.VocabSize);
-            _session = model.CreateSession();
             TokenSeconds = new double[genTokens];
+            try
+            {
+                if (promptTokens + genTokens > config.ContextLength)
+                    throw new Gpt2Exception($"--prompt-tokens {promptTokens} + --gen-tokens {genTokens} exceed the model's context of {config.ContextLength}");
+                _session = model.CreateSession();
+            }
+            catch
+            {
+                model.Dispose();
+                throw;
+            }
+        }
+
+        public void Dispose()
+        {
+            _session.Dispose();
+            Model.Dispose();
         }
 
         /// <summary>Maps the weights in and lets the JIT settle on optimised kernels.</summary>

@@ -199,7 +199,8 @@ public sealed class ConversionAndBenchTests : IDisposable
     /// <summary>
     /// Two models side by side: loads in turn, then prompt passes and tokens in A B B A order, each model's timings
     /// its own. The script gives A's passes and tokens 2 us and B's 1 us, so a timing that went to the wrong model, or
-    /// an order that is not A B B A, shows in the rates.
+    /// an order that is not A B B A, shows in the mean time per token (the prompt's median would hide an order of A B
+    /// A B: three of its five passes would still be A's).
     /// </summary>
     [Fact]
     public void Side_by_side_models_take_turns_and_keep_their_own_timings()
@@ -225,6 +226,8 @@ public sealed class ConversionAndBenchTests : IDisposable
         using var json = JsonDocument.Parse(new SideBySideResult(results[0], results[1]).ToJson());
         Assert.Equal(["a", "b"], new[] { "first", "second" }.Select(key => json.RootElement.GetProperty(key).GetProperty("weights").GetString()));
         Assert.Equal([0.5, 0.5, 0.5], new[] { "gen_speedup", "gen_speedup_median", "prompt_speedup" }.Select(key => json.RootElement.GetProperty(key).GetDouble()));
+        Assert.EndsWith("side by side a runs 0.50x as fast as b in generation (median token 0.50x), 0.50x on the prompt",
+            new SideBySideResult(results[0], results[1]).ToString().TrimEnd());
     }
 
     [Fact]
