@@ -230,6 +230,30 @@ public sealed class ConversionAndBenchTests : IDisposable
             new SideBySideResult(results[0], results[1]).ToString().TrimEnd());
     }
 
+    /// <summary>
+    /// Every model and session the benchmark made is freed, after a run and when a later model fails (here the second
+    /// model's prompt and tokens exceed its context, and then its load throws).
+    /// </summary>
+    [Fact]
+    public void Bench_frees_its_models_and_sessions_whether_or_not_it_fails()
+    {
+        using var backend = new CpuBackend(1);
+        var timer = new ScriptedTimer(Enumerable.Repeat(1e-3, 2 + 2 * (InferenceBenchmark.PromptRepeats + 1)));
+        InferenceBenchmark.Run([("a", () => LoadTiny(backend)), ("b", () => LoadTiny(backend))], promptTokens: 2, genTokens: 1, measureRoof: () => 1e10, measurePeak: null, timer.Time);
+        Assert.Equal(0, backend.AllocatedBytes);
+
+        int context;
+        using (var probe = LoadTiny(backend)) context = probe.Config.ContextLength;
+        var tooLong = Assert.Throws<Gpt2Exception>(() => InferenceBenchmark.Run([("a", () => LoadTiny(backend))], promptTokens: context, genTokens: 1,
+            measureRoof: () => 1e10, measurePeak: null, t => { t(); return 1e-3; }));
+        Assert.Contains("exceed the model's context", tooLong.Message);
+        Assert.Equal(0, backend.AllocatedBytes);
+
+        Assert.Throws<Gpt2Exception>(() => InferenceBenchmark.Run([("a", () => LoadTiny(backend)), ("b", () => throw new Gpt2Exception("no such weights"))],
+            promptTokens: 2, genTokens: 1, measureRoof: () => 1e10, measurePeak: null, t => { t(); return 1e-3; }));
+        Assert.Equal(0, backend.AllocatedBytes);
+    }
+
     [Fact]
     public void Bench_counts_the_bytes_of_bf16_matrices_as_two_each()
     {
