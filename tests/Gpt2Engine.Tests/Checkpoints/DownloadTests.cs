@@ -168,6 +168,30 @@ public class DownloadTests
         Assert.Equal([], Directory.GetFileSystemEntries(dir.Path));
     }
 
+    /// <summary>A download cancelled after some bytes keeps them in the .partial, and the next run resumes from there.</summary>
+    [Fact]
+    public async Task A_download_cancelled_midway_keeps_its_bytes_for_the_next_run()
+    {
+        using var dir = new TempDir();
+        byte[] checkpoint = Content(77, 10);
+        using var cancel = new CancellationTokenSource();
+        using (var server = new FakeHttpServer((_, number) =>
+               {
+                   if (number > 0) cancel.Cancel(); // the retry after the first attempt's cut
+                   return new Reply(200, checkpoint, CutAfter: 10);
+               }))
+        {
+            await Assert.ThrowsAnyAsync<OperationCanceledException>(() =>
+                CheckpointDownloader.DownloadReleaseAsync("124M", Fast with { BaseUrl = server.BaseUrl, WeightsRoot = dir.Path }, cancel: cancel.Token));
+        }
+        Assert.Equal(checkpoint[..10], File.ReadAllBytes(dir["124M/checkpoint.partial"]));
+
+        using var resumed = new FakeHttpServer((path, _) => new Reply(path.EndsWith("/checkpoint") ? 200 : 404, checkpoint));
+        await Assert.ThrowsAsync<Gpt2Exception>(() => CheckpointDownloader.DownloadReleaseAsync("124M", Fast with { BaseUrl = resumed.BaseUrl, WeightsRoot = dir.Path }));
+        Assert.Equal(10L, resumed.Requests[0].RangeStart);
+        Assert.Equal(checkpoint, File.ReadAllBytes(dir["124M/checkpoint"]));
+    }
+
     [Fact]
     public void Cli_download_error_is_one_line_with_exit_code_1()
     {
