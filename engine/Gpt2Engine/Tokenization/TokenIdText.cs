@@ -73,8 +73,14 @@ public static class TokenIdText
     public static string DecodeUtf8(ReadOnlySpan<byte> bytes, string source, TextWriter? warnings)
     {
         string text = DecodeUtf8(bytes, out long invalid);
-        if (invalid >= 0)
-            warnings?.WriteLine($"gpt2-engine: warning: {source}: invalid UTF-8 at byte {invalid}; invalid bytes are read as U+FFFD");
+        if (invalid >= 0) WarnInvalid(warnings, source, "UTF-8", invalid);
         return text;
     }
+
+    /// <summary>
+    /// The one wording of the warning for text that is not valid <paramref name="encoding"/>, from byte
+    /// <paramref name="at"/> on where that is known (.NET's UTF-16 and UTF-32 decoders do not say it reliably).
+    /// </summary>
+    internal static void WarnInvalid(TextWriter? warnings, string source, string encoding, long? at) =>
+        warnings?.WriteLine($"gpt2-engine: warning: {source}: invalid {encoding}{(at is long n ? $" at byte {n}" : "")}; invalid bytes are read as U+FFFD");
 }

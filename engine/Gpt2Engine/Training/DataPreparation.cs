@@ -96,12 +96,26 @@ public static class DataPreparation
 
     /// <summary>
     /// A file's text: a byte-order mark names its encoding and is not text (an editor's UTF-8 with a mark, UTF-16 or
-    /// UTF-32); any other file is UTF-8, its invalid bytes read as U+FFFD with a warning, as tokenize reads it.
+    /// UTF-32); any other file is UTF-8, as tokenize reads it. Invalid bytes are read as U+FFFD, with a warning.
     /// </summary>
     private static string ReadText(byte[] bytes, string file, TextWriter? warnings)
     {
         foreach (var encoding in Utf16And32)
-            if (bytes.AsSpan().StartsWith(encoding.Preamble)) return encoding.GetString(bytes.AsSpan(encoding.Preamble.Length));
+        {
+            int mark = encoding.Preamble.Length;
+            if (!bytes.AsSpan().StartsWith(encoding.Preamble)) continue;
+            var strict = (Encoding)encoding.Clone();
+            strict.DecoderFallback = DecoderFallback.ExceptionFallback;
+            try
+            {
+                return strict.GetString(bytes, mark, bytes.Length - mark);
+            }
+            catch (DecoderFallbackException)
+            {
+                TokenIdText.WarnInvalid(warnings, file, encoding.WebName.ToUpperInvariant(), at: null);
+                return encoding.GetString(bytes, mark, bytes.Length - mark);
+            }
+        }
         string text = TokenIdText.DecodeUtf8(bytes, file, warnings);
         return text.StartsWith('\uFEFF') ? text[1..] : text;
     }

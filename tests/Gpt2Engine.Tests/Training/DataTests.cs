@@ -217,6 +217,14 @@ public sealed class DataTests
             Assert.Equal(expected, train.Tokens(0, (int)train.Count).ToArray().Select(t => (int)t));
             Assert.Equal("", warnings.ToString());
         }
+        // UTF-16 LE with a lone high surrogate (D800) after the mark and "A": read as U+FFFD, with a warning.
+        File.WriteAllBytes(data.File("bad16.txt"), [0xFF, 0xFE, (byte)'A', 0, 0x00, 0xD8, (byte)'B', 0]);
+        var badWarnings = new StringWriter();
+        DataPreparation.Prepare([data.File("bad16.txt")], data.File("out"), 0, badWarnings);
+        Assert.Equal($"gpt2-engine: warning: {data.File("bad16.txt")}: invalid UTF-16; invalid bytes are read as U+FFFD", badWarnings.ToString().TrimEnd());
+        using (var bad = TokenShard.Open(data.File("out", "train_000.bin")))
+            Assert.Equal([50256, .. Gpt2Engine.Tokenization.Gpt2Tokenizer.Default.Encode("A\uFFFDB")], bad.Tokens(0, (int)bad.Count).ToArray().Select(t => (int)t));
+
         File.WriteAllBytes(data.File("mark.txt"), [0xEF, 0xBB, 0xBF]);
         Assert.Contains("mark.txt: the file is empty", Assert.Throws<Gpt2Exception>(() => DataPreparation.Prepare([data.File("mark.txt")], data.File("out"), 0)).Message);
     }
