@@ -174,6 +174,22 @@ public sealed class ProfilerTests
         Assert.Equal([5], generation.EnumerateArray().Select(g => g.GetProperty("prompt_tokens").GetInt32()));
     }
 
+    /// <summary>Weights to compare that are missing or corrupt are a one-line error, before anything is timed.</summary>
+    [Theory]
+    [InlineData("missing")]
+    [InlineData("truncated")]
+    public void Bench_compare_with_bad_weights_is_a_one_line_error(string kind)
+    {
+        using var directory = new TempDir();
+        string path = Path.Combine(directory.Path, "other.safetensors");
+        if (kind == "truncated") File.WriteAllBytes(path, File.ReadAllBytes(TestFixtures.TinyModel)[..100]);
+        var (output, error) = (new StringWriter(), new StringWriter());
+        Assert.Equal(1, CliApp.Run(["bench", "--weights", TestFixtures.TinyModel, "--compare", path, "--prompt-tokens", "2", "--gen-tokens", "1"], output, error));
+        Assert.Equal("", output.ToString());
+        string line = Assert.Single(error.ToString().Split('\n', StringSplitOptions.RemoveEmptyEntries));
+        Assert.StartsWith($"gpt2-engine: error: {path}: ", line);
+    }
+
     /// <summary>A flag that the chosen mode would ignore is an error, not silence.</summary>
     [Theory]
     [InlineData("--prompt-sweep does not apply to --train", "--train", "--prompt-sweep", "4")]
