@@ -102,8 +102,8 @@ public static class DataPreparation
     {
         foreach (var encoding in Utf16And32)
         {
-            int mark = encoding.Preamble.Length;
             if (!bytes.AsSpan().StartsWith(encoding.Preamble)) continue;
+            int mark = encoding.Preamble.Length;
             var strict = (Encoding)encoding.Clone();
             strict.DecoderFallback = DecoderFallback.ExceptionFallback;
             try
