@@ -1,4 +1,3 @@
-using System.Globalization;
 using System.Numerics.Tensors;
 using System.Runtime.InteropServices;
 using Gpt2Engine.Checkpoints;
@@ -130,8 +129,6 @@ public sealed unsafe class CpuBackend : Backend
 
     private Gpt2Exception OutOfMemory(string request, long available) =>
         new($"out of memory: {request}, with {Gib(Math.Max(0, available))} available (this backend holds {Gib(AllocatedBytes)})");
-
-    private static string Gib(long bytes) => string.Create(CultureInfo.InvariantCulture, $"{bytes / (double)(1L << 30):0.0} GiB");
 
     public override void Free(DeviceBuffer buffer)
     {

@@ -100,6 +100,17 @@ public sealed unsafe class CudaBackend : Backend
         return buffer;
     }
 
+    /// <summary>
+    /// What the driver reports free on the device (other processes' allocations count), less a reserve of 1/16 of the
+    /// device, at most 1 GiB, for what is allocated on first use: cuBLAS's workspace and the attention's scratch buffers.
+    /// </summary>
+    internal override void RequireAvailable(long bytes, string purpose)
+    {
+        var (free, total) = _context.MemoryInfo();
+        long available = free - Math.Min(1L << 30, total / 16);
+        if (bytes > available) throw new Gpt2Exception($"out of GPU memory: {purpose} needs {Gib(bytes)}, with {Gib(Math.Max(0, available))} free on {DeviceName}");
+    }
+
     private DeviceBuffer AllocateUninitialised(long count, TensorDType dtype)
     {
         if (count < 0) throw new ArgumentOutOfRangeException(nameof(count));

@@ -86,6 +86,15 @@ internal sealed unsafe class CudaContext : IDisposable
         return address;
     }
 
+    /// <summary>The device's free and total bytes; other processes' allocations count against the free ones.</summary>
+    public (long Free, long Total) MemoryInfo()
+    {
+        Bind();
+        nuint free, total;
+        Check(Api.MemGetInfo(&free, &total), "cuMemGetInfo_v2");
+        return ((long)free, (long)total);
+    }
+
     public void Free(ulong address)
     {
         Bind();

@@ -31,6 +31,7 @@ internal sealed unsafe class CudaDriverApi : ICudaApi
     private readonly delegate* unmanaged<nint*, byte*, int> _cuModuleLoadData;
     private readonly delegate* unmanaged<nint*, nint, byte*, int> _cuModuleGetFunction;
     private readonly delegate* unmanaged<nint, int> _cuModuleUnload;
+    private readonly delegate* unmanaged<nuint*, nuint*, int> _cuMemGetInfo;
     private readonly delegate* unmanaged<ulong*, nuint, int> _cuMemAlloc;
     private readonly delegate* unmanaged<ulong, int> _cuMemFree;
     private readonly delegate* unmanaged<void**, nuint, int> _cuMemAllocHost;
@@ -74,6 +75,7 @@ internal sealed unsafe class CudaDriverApi : ICudaApi
         _cuModuleLoadData = (delegate* unmanaged<nint*, byte*, int>)Bind("cuModuleLoadData");
         _cuModuleGetFunction = (delegate* unmanaged<nint*, nint, byte*, int>)Bind("cuModuleGetFunction");
         _cuModuleUnload = (delegate* unmanaged<nint, int>)Bind("cuModuleUnload");
+        _cuMemGetInfo = (delegate* unmanaged<nuint*, nuint*, int>)Bind("cuMemGetInfo_v2");
         _cuMemAlloc = (delegate* unmanaged<ulong*, nuint, int>)Bind("cuMemAlloc_v2");
         _cuMemFree = (delegate* unmanaged<ulong, int>)Bind("cuMemFree_v2");
         _cuMemAllocHost = (delegate* unmanaged<void**, nuint, int>)Bind("cuMemAllocHost_v2");
@@ -170,6 +172,7 @@ internal sealed unsafe class CudaDriverApi : ICudaApi
     public int ModuleLoadData(nint* module, byte* image) => _cuModuleLoadData(module, image);
     public int ModuleGetFunction(nint* function, nint module, byte* name) => _cuModuleGetFunction(function, module, name);
     public int ModuleUnload(nint module) => _cuModuleUnload(module);
+    public int MemGetInfo(nuint* free, nuint* total) => _cuMemGetInfo(free, total);
     public int MemAlloc(ulong* address, nuint bytes) => _cuMemAlloc(address, bytes);
     public int MemFree(ulong address) => _cuMemFree(address);
     public int MemAllocHost(void** pointer, nuint bytes) => _cuMemAllocHost(pointer, bytes);

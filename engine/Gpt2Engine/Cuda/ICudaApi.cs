@@ -22,6 +22,7 @@ internal unsafe interface ICudaApi
     int ModuleLoadData(nint* module, byte* image);
     int ModuleGetFunction(nint* function, nint module, byte* name);
     int ModuleUnload(nint module);
+    int MemGetInfo(nuint* free, nuint* total);
     int MemAlloc(ulong* address, nuint bytes);
     int MemFree(ulong address);
     int MemAllocHost(void** pointer, nuint bytes);

@@ -1,3 +1,4 @@
+using System.Globalization;
 using Gpt2Engine.Checkpoints;
 
 namespace Gpt2Engine.Model;
@@ -24,9 +25,11 @@ public abstract class Backend : IDisposable
     /// <summary>
     /// Throws a <see cref="Gpt2Exception"/> ("out of memory: ...") if <paramref name="bytes"/> more cannot be allocated
     /// now, so that work needing them fails before it starts instead of at its first buffer that does not fit. A backend
-    /// that cannot tell accepts (the CPU's checks what <see cref="Allocate"/> checks; CUDA's allocations fail as they come).
+    /// that cannot tell accepts (the CPU's checks what <see cref="Allocate"/> checks; CUDA's asks the driver).
     /// </summary>
     internal virtual void RequireAvailable(long bytes, string purpose) { }
+
+    protected static string Gib(long bytes) => string.Create(CultureInfo.InvariantCulture, $"{bytes / (double)(1L << 30):0.0} GiB");
     /// <summary>A checkpoint tensor as a buffer this backend can read: the CPU uses the mapping in place, CUDA uploads it.</summary>
     public abstract DeviceBuffer UseWeights(TensorView view);
     public abstract void Upload<T>(DeviceBuffer destination, ReadOnlySpan<T> source) where T : unmanaged;

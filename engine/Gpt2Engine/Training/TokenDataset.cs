@@ -1,3 +1,5 @@
+using System.IO.Hashing;
+
 namespace Gpt2Engine.Training;
 
 /// <summary>
@@ -15,9 +17,16 @@ public sealed class TokenDataset : IDisposable
     public long TokenCount { get; }
     public long WindowCount => _firstWindow[^1];
 
-    private TokenDataset(string split, TokenShard[] shards, int T)
+    /// <summary>
+    /// A 64-bit fingerprint (XXH3) of the split: each shard's token count and tokens, in order. A resumed run compares
+    /// it with its checkpoint's, since its data position counts windows of the data it was trained on.
+    /// </summary>
+    public ulong ContentHash { get; }
+
+    private TokenDataset(string split, TokenShard[] shards, int T, ulong contentHash)
     {
         Split = split;
+        ContentHash = contentHash;
         _shards = shards;
         SequenceLength = T;
         _firstWindow = new long[shards.Length + 1];
@@ -37,7 +46,7 @@ public sealed class TokenDataset : IDisposable
     /// <summary>
     /// Opens the <paramref name="split"/> shards of <paramref name="directory"/>; they must hold at least one window of
     /// T+1 tokens. Every token is checked against the model's <paramref name="vocabularySize"/> once, here, not when
-    /// its window is drawn.
+    /// its window is drawn, and hashed (<see cref="ContentHash"/>) in the same pass.
     /// </summary>
     public static TokenDataset Open(string directory, string split, int T, int vocabularySize)
     {
@@ -45,14 +54,15 @@ public sealed class TokenDataset : IDisposable
         string[] paths = ShardPaths(directory, split);
         if (paths.Length == 0) throw new Gpt2Exception($"{directory}: no {split}_*.bin token shards (run 'gpt2-engine prepare --out {directory} FILE...')");
         var shards = new List<TokenShard>();
+        var hash = new XxHash3();
         try
         {
             foreach (string path in paths)
             {
                 shards.Add(TokenShard.Open(path));
-                shards[^1].EnsureTokensBelow(vocabularySize);
+                shards[^1].Scan(vocabularySize, hash);
             }
-            var dataset = new TokenDataset(split, [.. shards], T);
+            var dataset = new TokenDataset(split, [.. shards], T, hash.GetCurrentHashAsUInt64());
             if (dataset.WindowCount == 0)
                 throw new Gpt2Exception($"{directory}: the {split} split has {dataset.TokenCount} tokens, too few for one sequence of {T}+1 tokens");
             return dataset;

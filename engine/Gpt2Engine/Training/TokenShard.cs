@@ -1,4 +1,5 @@
 using System.Buffers.Binary;
+using System.IO.Hashing;
 using System.Runtime.InteropServices;
 using System.Text;
 using Gpt2Engine.Checkpoints;
@@ -32,20 +33,25 @@ public sealed class TokenShard : IDisposable
         MemoryMarshal.Cast<byte, ushort>(_file.Span(HeaderBytes + 2 * start, 2 * length));
 
     /// <summary>
-    /// Throws a one-line error naming the first token id at or above <paramref name="vocabularySize"/> and its
-    /// position: a shard prepared for another vocabulary would otherwise fail only when training draws that window.
-    /// One vectorised pass over the mapped tokens (IndexOfAnyInRange), about as fast as the pages can be read.
+    /// Checks every token id against <paramref name="vocabularySize"/>, throwing a one-line error that names the first
+    /// one at or above it and its position (a shard prepared for another vocabulary would otherwise fail only when
+    /// training draws that window), and appends the shard (its count, then its tokens) to <paramref name="hash"/>.
+    /// One pass over the mapped tokens, a chunk at a time, so that the hash reads what the vectorised check just
+    /// brought into the cache: about as fast as the pages can be read.
     /// </summary>
-    internal void EnsureTokensBelow(int vocabularySize)
+    internal void Scan(int vocabularySize, XxHash3 hash)
     {
-        if (vocabularySize > ushort.MaxValue) return; // every uint16 id is in range
-        const int Chunk = 1 << 28; // tokens per span: 512 MB, a length a span can hold
+        const int Chunk = 1 << 17; // tokens: 256 KB, still in L2 when the hash reads them
+        Span<byte> count = stackalloc byte[sizeof(long)];
+        BinaryPrimitives.WriteInt64LittleEndian(count, Count);
+        hash.Append(count);
         for (long start = 0; start < Count; start += Chunk)
         {
             var tokens = Tokens(start, (int)Math.Min(Chunk, Count - start));
-            int i = tokens.IndexOfAnyInRange((ushort)vocabularySize, ushort.MaxValue);
+            int i = vocabularySize > ushort.MaxValue ? -1 : tokens.IndexOfAnyInRange((ushort)vocabularySize, ushort.MaxValue);
             if (i >= 0)
                 throw new Gpt2Exception($"{Path}: token id {tokens[i]} at position {start + i} is outside the model's vocabulary (0..{vocabularySize - 1})");
+            hash.Append(MemoryMarshal.AsBytes(tokens));
         }
     }
 

@@ -92,11 +92,14 @@ public sealed class Trainer : IDisposable
             if (T > config.ContextLength) throw new Gpt2Exception($"--seq {T} is larger than the model's context of {config.ContextLength} positions");
             // All the memory of the run before the slow part (scanning the data, initialisation, copying the weights in):
             // a run that does not fit fails at once.
-            backend.RequireAvailable(RequiredBytes(config, B, T, initialises: stateFile is null && weights is null), $"training {config} on {B} x {T} tokens");
+            // (The initial weights' host array is counted where the buffers are host memory too.)
+            backend.RequireAvailable(RequiredBytes(config, B, T, initialises: stateFile is null && weights is null && backend.BuffersAreHostMemory), $"training {config} on {B} x {T} tokens");
             train = TokenDataset.Open(options.DataDirectory, "train", T, config.VocabSize);
             // The checkpoint's data position counts windows of its run's data: other data would be read in another order.
             if (resumed?.TrainTokens is long tokens && tokens != train.TokenCount)
                 throw new Gpt2Exception($"--data {options.DataDirectory} holds {train.TokenCount:N0} train tokens, but the checkpoint's run trained on {tokens:N0} (in {resumed.DataDirectory}); resume with its data, or start a new run in another --out");
+            if (resumed?.TrainHash is ulong hash && hash != train.ContentHash)
+                throw new Gpt2Exception($"--data {options.DataDirectory} holds {train.TokenCount:N0} train tokens, as many as the checkpoint's run trained on (in {resumed.DataDirectory}), but not the same ones; resume with its data, or start a new run in another --out");
             if (TokenDataset.ShardPaths(options.DataDirectory, "val").Length > 0) validation = TokenDataset.Open(options.DataDirectory, "val", T, config.VocabSize);
 
             ulong seed = resumed?.Seed ?? options.Seed ?? TrainingOptions.DefaultSeed;
@@ -153,15 +156,13 @@ public sealed class Trainer : IDisposable
                 throw new Gpt2Exception($"training diverged at step {Step} (loss {loss}, gradient norm {norm}); stopped without saving it (a lower --lr may help)");
             bool last = Step == o.Steps;
             float validationLoss = (last || (o.EvalEvery > 0 && Step % o.EvalEvery == 0)) && _validation is not null ? Evaluate() : float.NaN;
-            string? checkpoint = null;
-            if (last || (o.CheckpointEvery > 0 && Step % o.CheckpointEvery == 0) || cancellation.IsCancellationRequested)
-            {
-                SaveCheckpoint();
-                checkpoint = o.OutputDirectory;
-            }
+            bool save = last || (o.CheckpointEvery > 0 && Step % o.CheckpointEvery == 0) || cancellation.IsCancellationRequested;
             double tokens = (double)o.BatchSize * o.SequenceLength * o.GradientAccumulation;
-            var finished = new TrainingStep(Step, o.Steps, loss, norm, lr, ms, tokens / (ms / 1000), validationLoss, checkpoint);
+            var finished = new TrainingStep(Step, o.Steps, loss, norm, lr, ms, tokens / (ms / 1000), validationLoss, save ? o.OutputDirectory : null);
+            // Logged before the checkpoint: a run killed between the two has logged a step it will redo, which the
+            // resumed run's log drops, rather than saved a step it never logged.
             log.Append(finished);
+            if (save) SaveCheckpoint();
             report(finished);
         }
     }
@@ -209,7 +210,7 @@ public sealed class Trainer : IDisposable
     public void SaveCheckpoint()
     {
         TrainingCheckpoint.Save(_options.OutputDirectory, Model,
-            new TrainingCheckpoint.State(Step, _loader.Position, _seed, _options.SequenceLength, Path.GetFullPath(_options.DataDirectory), _train.TokenCount));
+            new TrainingCheckpoint.State(Step, _loader.Position, _seed, _options.SequenceLength, Path.GetFullPath(_options.DataDirectory), _train.TokenCount, _train.ContentHash));
         _savedStep = Step;
     }
 

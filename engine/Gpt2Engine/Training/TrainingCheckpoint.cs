@@ -22,7 +22,8 @@ public static class TrainingCheckpoint
     /// <summary>Where a resumed run continues.</summary>
     /// <param name="DataDirectory">The data directory the run trained on (its full path), null in checkpoints from before it was recorded.</param>
     /// <param name="TrainTokens">The tokens of its train split, null likewise.</param>
-    public sealed record State(int Step, long DataPosition, ulong Seed, int SequenceLength, string? DataDirectory, long? TrainTokens);
+    /// <param name="TrainHash">The train split's <see cref="TokenDataset.ContentHash"/>, null in checkpoints from before it was recorded.</param>
+    public sealed record State(int Step, long DataPosition, ulong Seed, int SequenceLength, string? DataDirectory, long? TrainTokens, ulong? TrainHash);
 
     /// <summary>
     /// Throws a <see cref="Gpt2Exception"/> if <paramref name="directory"/> holds a checkpoint that a new run there would
@@ -56,6 +57,7 @@ public static class TrainingCheckpoint
         };
         if (state.DataDirectory is not null) stateMetadata["data"] = state.DataDirectory;
         if (state.TrainTokens is long tokens) stateMetadata["train_tokens"] = Text(tokens);
+        if (state.TrainHash is ulong hash) stateMetadata["train_hash"] = hash.ToString("x16", CultureInfo.InvariantCulture);
         SafetensorsWriter.Write(Path.Combine(directory, StateFile),
             parameters.Tensors.Append(moment1.Flat("optimizer.m")).Append(moment2.Flat("optimizer.v")), stateMetadata);
         SafetensorsWriter.Write(Path.Combine(directory, ModelFile), parameters.Tensors, modelMetadata);
@@ -110,7 +112,8 @@ public static class TrainingCheckpoint
         var config = ConfigFiles.FromMetadata(metadata, path) ?? throw new Gpt2Exception($"{path}: metadata has no model config");
         var state = new State(Read<int>(metadata, "step", path), Read<long>(metadata, "data_position", path),
             Read<ulong>(metadata, "seed", path), Read<int>(metadata, "seq", path), metadata.GetValueOrDefault("data"),
-            metadata.ContainsKey("train_tokens") ? Read<long>(metadata, "train_tokens", path) : null);
+            metadata.ContainsKey("train_tokens") ? Read<long>(metadata, "train_tokens", path) : null,
+            metadata.TryGetValue("train_hash", out string? hash) ? ParseHash(hash, path) : null);
         return (config, state);
     }
 
@@ -126,6 +129,10 @@ public static class TrainingCheckpoint
     }
 
     private static string Text<T>(T value) where T : IFormattable => value.ToString(null, CultureInfo.InvariantCulture);
+
+    private static ulong ParseHash(string text, string path) =>
+        text.Length == 16 && ulong.TryParse(text, NumberStyles.AllowHexSpecifier, CultureInfo.InvariantCulture, out ulong hash)
+            ? hash : throw new Gpt2Exception($"{path}: metadata 'train_hash' is not 16 hexadecimal digits");
 
     private static string Required(IReadOnlyDictionary<string, string> metadata, string key, string path) =>
         metadata.TryGetValue(key, out string? value) ? value : throw new Gpt2Exception($"{path}: metadata has no '{key}'");

@@ -87,6 +87,12 @@ internal sealed unsafe partial class HostCudaApi : ICudaApi, IDisposable
 
     public int ModuleUnload(nint module) => module >= 1 && module <= _modules.Count ? Success : 400;
 
+    public int MemGetInfo(nuint* free, nuint* total)
+    {
+        (*free, *total) = ((nuint)(MemoryLimit - MemoryInUse), (nuint)MemoryLimit);
+        return Success;
+    }
+
     public int MemAlloc(ulong* address, nuint bytes)
     {
         if (bytes == 0) return ErrorInvalidValue;

@@ -1,3 +1,4 @@
+using System.Buffers.Binary;
 using Xunit;
 using Gpt2Engine.Cli;
 
@@ -44,8 +45,18 @@ public sealed class TrainCommandTests
         var other = Run("prepare", "--out", data.File("other"), data.File("text.txt"), data.File("text.txt"));
         AssertOneError($"holds {TrainTokens(other.Output)} train tokens, but the checkpoint's run trained on {TrainTokens(prepared.Output)} (in {data.File("data")})",
             Run(["train", "--data", data.File("other"), "--out", data.File("run"), .. flags, "--steps", "3", "--resume"]));
+        // As many tokens, one of them another id: the checkpoint's data position would count other windows.
+        string copy = CopyOf(data.File("data"), data.File("copy")), altered = CopyOf(data.File("data"), data.File("altered"));
+        string shard = Directory.GetFiles(altered, "train_*.bin").Order(StringComparer.Ordinal).First();
+        byte[] tokens = File.ReadAllBytes(shard);
+        var firstToken = tokens.AsSpan(32, 2); // the first token, after the 32-byte header
+        BinaryPrimitives.WriteUInt16LittleEndian(firstToken, BinaryPrimitives.ReadUInt16LittleEndian(firstToken) == 198 ? (ushort)199 : (ushort)198);
+        File.WriteAllBytes(shard, tokens);
+        AssertOneError($"holds {TrainTokens(prepared.Output)} train tokens, as many as the checkpoint's run trained on (in {data.File("data")}), but not the same ones",
+            Run(["train", "--data", altered, "--out", data.File("run"), .. flags, "--steps", "3", "--resume"]));
         Assert.Equal(checkpoint, File.ReadAllBytes(data.File("run", "model.safetensors")));
-        var resumed = Run([.. train, "--steps", "3", "--resume", "--seed", "1337"]);
+        // The same tokens in another folder are the run's data.
+        var resumed = Run(["train", "--data", copy, "--out", data.File("run"), .. flags, "--steps", "3", "--resume", "--seed", "1337"]);
         Assert.True(resumed.Exit == 0, resumed.Error);
         Assert.Contains("starting at step 2", resumed.Output);
         Assert.Contains("step      3/3", resumed.Output);
@@ -79,6 +90,13 @@ public sealed class TrainCommandTests
     {
         using var data = new TrainingData();
         AssertOneError(message, Run(["train", "--data", data.Directory, "--out", data.File("run"), .. flags.Split(' ')]));
+    }
+
+    private static string CopyOf(string directory, string copy)
+    {
+        Directory.CreateDirectory(copy);
+        foreach (string file in Directory.GetFiles(directory)) File.Copy(file, Path.Combine(copy, Path.GetFileName(file)));
+        return copy;
     }
 
     /// <summary>The train token count that 'prepare' printed.</summary>

@@ -1,6 +1,7 @@
 using Xunit;
 using Gpt2Engine.Cpu;
 using Gpt2Engine.Model;
+using Gpt2Engine.Tests.Cuda;
 using Gpt2Engine.Training;
 
 namespace Gpt2Engine.Tests.Training;
@@ -203,6 +204,30 @@ public sealed class TrainerTests : IDisposable
         // 2^30 positions of activations: terabytes, more than any machine has.
         var e = Assert.Throws<Gpt2Exception>(() => Trainer.Open(Options("huge") with { BatchSize = 1 << 27 }, new CpuBackend(1)));
         Assert.StartsWith($"out of memory: training {Small} on {1 << 27} x 8 tokens needs ", e.Message);
+    }
+
+    /// <summary>
+    /// On CUDA the check asks the driver what is free, less a reserve for what is allocated on first use (1/16 of the
+    /// device here): a run that does not fit fails before its first buffer; one that fits is built.
+    /// </summary>
+    [HostKernelFact]
+    public void On_cuda_a_run_larger_than_the_free_device_memory_fails_before_its_first_buffer()
+    {
+        using (var cuda = new HostCuda())
+        {
+            cuda.Api.MemoryLimit = SmallStepBytes(); // the step, but not the reserve (the initial weights are host memory)
+            var e = Assert.Throws<Gpt2Exception>(() => Trainer.Open(Options("gpu-small"), cuda.Backend));
+            Assert.StartsWith($"out of GPU memory: training {Small} on 2 x 8 tokens needs ", e.Message);
+            Assert.EndsWith(" free on CPU stand-in", e.Message);
+            Assert.Equal(0, cuda.Api.MemoryInUse);
+            Assert.False(File.Exists(_data.File("gpu-small", "metrics.csv")));
+        }
+        using (var cuda = new HostCuda())
+        {
+            cuda.Api.MemoryLimit = 2 * SmallStepBytes();
+            using var trainer = Trainer.Open(Options("gpu-fits"), cuda.Backend);
+            Assert.True(float.IsFinite(trainer.TrainStep().Loss));
+        }
     }
 
     /// <summary>The memory check comes before the data is opened (which scans every shard): here there is no data at all.</summary>
