@@ -14,7 +14,11 @@ public static class SafetensorsWriter
 {
     private const int DataAlignment = 64;
 
-    public static void Write(string path, IEnumerable<TensorView> tensors, IReadOnlyDictionary<string, string>? metadata = null)
+    public static void Write(string path, IEnumerable<TensorView> tensors, IReadOnlyDictionary<string, string>? metadata = null) =>
+        Write(path, tensors.Select(TensorSource.Of), metadata);
+
+    /// <summary>Writes tensors whose bytes each source writes itself (e.g. downloaded from a GPU a chunk at a time).</summary>
+    internal static void Write(string path, IEnumerable<TensorSource> tensors, IReadOnlyDictionary<string, string>? metadata = null)
     {
         var ordered = tensors.OrderByDescending(t => t.DType.SizeOf()).ThenBy(t => t.ByteLength % DataAlignment != 0).ToList();
         if (ordered.Select(t => t.Name).Distinct().Count() != ordered.Count || ordered.Any(t => t.Name == "__metadata__"))
@@ -56,8 +60,23 @@ public static class SafetensorsWriter
             BinaryPrimitives.WriteUInt64LittleEndian(length, (ulong)json.Length);
             stream.Write(length);
             stream.Write(json.GetBuffer().AsSpan(0, (int)json.Length));
-            foreach (var t in ordered) CheckpointFiles.WriteNative(stream, t.Address, t.ByteLength);
+            foreach (var t in ordered)
+            {
+                long start = stream.Position;
+                t.WriteBytes(stream);
+                if (stream.Position - start != t.ByteLength)
+                    throw new InvalidOperationException($"tensor '{t.Name}' wrote {stream.Position - start} bytes, not {t.ByteLength}");
+            }
         });
+    }
+
+    /// <summary>A tensor to write: its header entry, and what writes its <see cref="ByteLength"/> bytes to the file.</summary>
+    internal readonly record struct TensorSource(string Name, TensorDType DType, int[] Shape, Action<Stream> WriteBytes)
+    {
+        public long ByteLength => Shape.Aggregate(1L, (n, d) => n * d) * DType.SizeOf();
+
+        public static TensorSource Of(TensorView view) =>
+            new(view.Name, view.DType, view.Shape, stream => CheckpointFiles.WriteNative(stream, view.Address, view.ByteLength));
     }
 
     private static string DTypeName(TensorDType dtype) => dtype switch

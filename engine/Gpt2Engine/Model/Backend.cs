@@ -1,4 +1,6 @@
+using System.Buffers;
 using System.Globalization;
+using System.Runtime.InteropServices;
 using Gpt2Engine.Checkpoints;
 
 namespace Gpt2Engine.Model;
@@ -30,6 +32,35 @@ public abstract class Backend : IDisposable
     internal virtual void RequireAvailable(long bytes, string purpose) { }
 
     protected static string Gib(long bytes) => string.Create(CultureInfo.InvariantCulture, $"{bytes / (double)(1L << 30):0.0} GiB");
+    /// <summary>
+    /// Writes <paramref name="buffer"/>'s bytes to <paramref name="stream"/>: in place where buffers are host memory, else
+    /// downloaded <paramref name="chunkElements"/> at a time, so that a checkpoint of a model trained on a GPU takes no host
+    /// copy of it (its parameters and both AdamW moments would take 12 bytes a parameter: 18.7 GB for 1558M).
+    /// </summary>
+    internal unsafe void WriteTo(Stream stream, DeviceBuffer buffer, int chunkElements = 1 << 22)
+    {
+        if (BuffersAreHostMemory)
+        {
+            CheckpointFiles.WriteNative(stream, buffer.Address, buffer.ByteLength);
+            return;
+        }
+        if (buffer.DType != TensorDType.F32) throw new ArgumentException($"only F32 buffers are downloaded in chunks, not {buffer.DType}", nameof(buffer));
+        float[] chunk = ArrayPool<float>.Shared.Rent((int)Math.Min(chunkElements, Math.Max(buffer.Count, 1)));
+        try
+        {
+            for (long offset = 0; offset < buffer.Count; offset += chunkElements)
+            {
+                int n = (int)Math.Min(chunkElements, buffer.Count - offset);
+                Download<float>(buffer.Slice(offset, n), chunk.AsSpan(0, n));
+                stream.Write(MemoryMarshal.AsBytes(chunk.AsSpan(0, n)));
+            }
+        }
+        finally
+        {
+            ArrayPool<float>.Shared.Return(chunk);
+        }
+    }
+
     /// <summary>A checkpoint tensor as a buffer this backend can read: the CPU uses the mapping in place, CUDA uploads it.</summary>
     public abstract DeviceBuffer UseWeights(TensorView view);
     public abstract void Upload<T>(DeviceBuffer destination, ReadOnlySpan<T> source) where T : unmanaged;

@@ -5,17 +5,17 @@ using Gpt2Engine.Model;
 namespace Gpt2Engine.Training;
 
 /// <summary>
-/// F32 values in host memory in <see cref="ParameterLayout"/> order, seen as named tensors: a pinned array (freshly
-/// initialised weights, or a checkpoint's copy of a GPU buffer) or a CPU backend's buffer in place.
+/// F32 values in host memory in <see cref="ParameterLayout"/> order, seen as named tensors: the pinned array freshly
+/// initialised weights are made in.
 /// </summary>
 internal sealed unsafe class HostParameters : IDisposable
 {
-    private readonly float[]? _array; // holds the pinned array that Address points into (null for a buffer in place)
+    private readonly float[] _array; // pinned: Address points into it
 
     /// <summary>
     /// Throws a <see cref="Gpt2Exception"/> naming <paramref name="source"/> unless the parameters of <paramref name="config"/>
-    /// fit in one array: training needs that (initialisation, the flat AdamW moments of a checkpoint, and the copy a
-    /// GPU's checkpoint is written from), so a larger model is refused before training starts rather than at its first checkpoint.
+    /// fit in one array: training needs that (initialisation, and the flat AdamW moments of a checkpoint, whose one
+    /// dimension is 32-bit), so a larger model is refused before training starts rather than at its first checkpoint.
     /// </summary>
     public static void RequireFits(Gpt2Config config, string source)
     {
@@ -31,24 +31,6 @@ internal sealed unsafe class HostParameters : IDisposable
         Address = Marshal.UnsafeAddrOfPinnedArrayElement(_array, 0);
     }
 
-    private HostParameters(ParameterLayout layout, nint address)
-    {
-        Layout = layout;
-        Address = address;
-    }
-
-    /// <summary>
-    /// <paramref name="buffer"/>'s values where they are (a CPU backend's buffers are host memory), else a copy: a
-    /// checkpoint on the CPU then takes no memory of its own, where a run that fills the machine has none to spare.
-    /// </summary>
-    public static HostParameters Of(Gpt2Model model, DeviceBuffer buffer)
-    {
-        if (model.Backend.BuffersAreHostMemory) return new HostParameters(model.Layout, buffer.Address);
-        var copy = new HostParameters(model.Layout);
-        model.Backend.Download<float>(buffer, copy.Values);
-        return copy;
-    }
-
     public ParameterLayout Layout { get; }
     private nint Address { get; }
 
@@ -56,9 +38,6 @@ internal sealed unsafe class HostParameters : IDisposable
 
     /// <summary>Every parameter as a view into <see cref="Values"/>.</summary>
     public IEnumerable<TensorView> Tensors => Layout.Specs.Select(spec => new TensorView(spec.Name, TensorDType.F32, spec.Shape, Address + (nint)(spec.Offset * sizeof(float))));
-
-    /// <summary>All the values as one flat tensor.</summary>
-    public TensorView Flat(string name) => new(name, TensorDType.F32, [Values.Length], Address);
 
     public Gpt2Weights ToWeights(Gpt2Config config, string source) =>
         new(config, Tensors.ToDictionary(t => t.Name), source, this);

@@ -41,9 +41,12 @@ public static class TrainingCheckpoint
     {
         var (m, v) = model.OptimizerState;
         if (m.IsNone) throw new InvalidOperationException("a checkpoint needs at least one optimizer step");
-        using var parameters = HostParameters.Of(model, model.ParameterMemory);
-        using var moment1 = HostParameters.Of(model, m);
-        using var moment2 = HostParameters.Of(model, v);
+        // The backend's buffers are written as they are: in place on the CPU, a chunk at a time from a GPU.
+        var backend = model.Backend;
+        IEnumerable<SafetensorsWriter.TensorSource> Parameters() => model.Layout.Specs.Select(spec =>
+            new SafetensorsWriter.TensorSource(spec.Name, TensorDType.F32, spec.Shape, stream => backend.WriteTo(stream, model.ParameterMemory.Slice(spec.Offset, spec.Count))));
+        SafetensorsWriter.TensorSource Flat(string name, DeviceBuffer moment) =>
+            new(name, TensorDType.F32, [checked((int)moment.Count)], stream => backend.WriteTo(stream, moment));
 
         Directory.CreateDirectory(directory); // the run's folder: --out names it, and it may not exist yet
         var modelMetadata = ConfigFiles.ToMetadata(model.Config);
@@ -58,9 +61,8 @@ public static class TrainingCheckpoint
         if (state.DataDirectory is not null) stateMetadata["data"] = state.DataDirectory;
         if (state.TrainTokens is long tokens) stateMetadata["train_tokens"] = Text(tokens);
         if (state.TrainHash is ulong hash) stateMetadata["train_hash"] = hash.ToString("x16", CultureInfo.InvariantCulture);
-        SafetensorsWriter.Write(Path.Combine(directory, StateFile),
-            parameters.Tensors.Append(moment1.Flat("optimizer.m")).Append(moment2.Flat("optimizer.v")), stateMetadata);
-        SafetensorsWriter.Write(Path.Combine(directory, ModelFile), parameters.Tensors, modelMetadata);
+        SafetensorsWriter.Write(Path.Combine(directory, StateFile), Parameters().Append(Flat("optimizer.m", m)).Append(Flat("optimizer.v", v)), stateMetadata);
+        SafetensorsWriter.Write(Path.Combine(directory, ModelFile), Parameters(), modelMetadata);
         AtomicFile.Write(Path.Combine(directory, ConfigFile), Encoding.UTF8.GetBytes(ConfigJson(model.Config)));
     }
 

@@ -27,6 +27,8 @@ internal sealed unsafe partial class HostCudaApi : ICudaApi, IDisposable
     /// <summary>Device memory this stand-in will hand out before answering CUDA_ERROR_OUT_OF_MEMORY.</summary>
     public long MemoryLimit { get; set; } = 1L << 32;
     public long MemoryInUse { get; private set; }
+    /// <summary>The most bytes one device-to-host copy has moved.</summary>
+    public long LargestCopyToHost { get; private set; }
     public int Launches { get; private set; }
     public int Gemms { get; private set; }
     public int LiveAllocations => _allocations.Count;
@@ -146,6 +148,7 @@ internal sealed unsafe partial class HostCudaApi : ICudaApi, IDisposable
     public int MemcpyDtoHAsync(void* destination, ulong source, nuint bytes, nint stream)
     {
         if (!IsDeviceRange(source, (long)bytes)) return ErrorInvalidValue;
+        LargestCopyToHost = Math.Max(LargestCopyToHost, (long)bytes);
         Buffer.MemoryCopy((void*)source, destination, (long)bytes, (long)bytes);
         return Success;
     }

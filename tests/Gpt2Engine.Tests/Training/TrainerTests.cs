@@ -230,6 +230,29 @@ public sealed class TrainerTests : IDisposable
         }
     }
 
+    /// <summary>A checkpoint of a run on CUDA holds the device's parameters and moments, downloaded tensor by tensor.</summary>
+    [HostKernelFact]
+    public void On_cuda_a_checkpoint_holds_the_devices_parameters_and_moments()
+    {
+        using var cuda = new HostCuda();
+        var options = Options("gpu-checkpoint", steps: 2);
+        using var trainer = Trainer.Open(options, cuda.Backend);
+        trainer.Run(_ => { });
+        var model = trainer.Model;
+        float[] parameters = Download(model, model.ParameterMemory);
+        var (m, v) = model.OptimizerState;
+        using var state = Gpt2Engine.Checkpoints.SafetensorsFile.Open(Path.Combine(options.OutputDirectory, TrainingCheckpoint.StateFile));
+        using var weights = Gpt2Engine.Checkpoints.CheckpointLoader.Load(options.OutputDirectory);
+        foreach (var spec in model.Layout.Specs)
+        {
+            float[] expected = parameters.AsSpan((int)spec.Offset, (int)spec.Count).ToArray();
+            Assert.Equal(expected, state[spec.Name].AsSpan<float>().ToArray());
+            Assert.Equal(expected, weights[spec.Name].AsSpan<float>().ToArray());
+        }
+        Assert.Equal(Download(model, m), state["optimizer.m"].AsSpan<float>().ToArray());
+        Assert.Equal(Download(model, v), state["optimizer.v"].AsSpan<float>().ToArray());
+    }
+
     /// <summary>The memory check comes before the data is opened (which scans every shard): here there is no data at all.</summary>
     [Fact]
     public void A_run_too_large_for_memory_fails_before_its_data_is_read()
