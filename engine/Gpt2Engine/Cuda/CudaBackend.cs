@@ -18,6 +18,8 @@ public sealed unsafe class CudaBackend : Backend
     private const int WarpsPerBlock = Threads / 32;
     /// <summary>Enough blocks to fill a large GPU; each adds its partial dweight/dbias to global memory once.</summary>
     private const int LayerNormBackwardBlocks = 256;
+    /// <summary>Blocks of <see cref="SumOfSquares"/>, each leaving one partial sum.</summary>
+    private const int SumBlocks = 256;
 
     private static readonly string[] Modules = ["attention", "crossentropy", "elementwise", "encoder", "layernorm", "optimizer"];
 
@@ -102,13 +104,29 @@ public sealed unsafe class CudaBackend : Backend
 
     /// <summary>
     /// What the driver reports free on the device (other processes' allocations count), less a reserve of 1/16 of the
-    /// device, at most 1 GiB, for what is allocated on first use: cuBLAS's workspace and the attention's scratch buffers.
+    /// device, at most 256 MiB, for what cuBLAS allocates itself (its workspace).
     /// </summary>
     internal override void RequireAvailable(long bytes, string purpose)
     {
         var (free, total) = _context.MemoryInfo();
-        long available = free - Math.Min(1L << 30, total / 16);
+        long available = free - Math.Min(256L << 20, total / 16);
         if (bytes > available) throw new Gpt2Exception($"out of GPU memory: {purpose} needs {Gib(bytes)}, with {Gib(Math.Max(0, available))} free on {DeviceName}");
+    }
+
+    /// <summary>
+    /// The scratch a training step allocates on first use: <see cref="AttentionBackward"/>'s q, k, v, dy, dq, dk, dv
+    /// ([B, T, C] each) and the scores' gradient ([B, NH, T, T]), and <see cref="SumOfSquares"/>' partial sums.
+    /// </summary>
+    internal override long TrainingScratchBytes(Gpt2Config config, int B, int T)
+    {
+        try
+        {
+            return checked(7L * sizeof(float) * B * T * config.Channels + (long)sizeof(float) * B * config.Heads * T * T + SumBlocks * sizeof(double));
+        }
+        catch (OverflowException)
+        {
+            return long.MaxValue;
+        }
     }
 
     private DeviceBuffer AllocateUninitialised(long count, TensorDType dtype)
@@ -327,9 +345,8 @@ public sealed unsafe class CudaBackend : Backend
 
     public override double SumOfSquares(DeviceBuffer buffer)
     {
-        const int MaxBlocks = 256;
-        int blocks = (int)Math.Clamp(BlocksFor(buffer.Count, Threads), 1, MaxBlocks);
-        ulong partials = ScratchBuffer(Scratch.Partials, MaxBlocks * sizeof(double));
+        int blocks = (int)Math.Clamp(BlocksFor(buffer.Count, Threads), 1, SumBlocks);
+        ulong partials = ScratchBuffer(Scratch.Partials, SumBlocks * sizeof(double));
         Launch("sum_of_squares", blocks, Threads, [partials, Arg(buffer), Arg(buffer.Count)]);
         Span<double> sums = stackalloc double[blocks];
         fixed (double* p = sums) _context.CopyToHost(p, partials, blocks * sizeof(double));

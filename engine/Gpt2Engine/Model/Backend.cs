@@ -25,13 +25,20 @@ public abstract class Backend : IDisposable
     /// <summary>True where a buffer's <see cref="DeviceBuffer.Address"/> is host memory that the process may read (the CPU's).</summary>
     internal virtual bool BuffersAreHostMemory => false;
     /// <summary>
-    /// Throws a <see cref="Gpt2Exception"/> ("out of memory: ...") if <paramref name="bytes"/> more cannot be allocated
-    /// now, so that work needing them fails before it starts instead of at its first buffer that does not fit. A backend
-    /// that cannot tell accepts (the CPU's checks what <see cref="Allocate"/> checks; CUDA's asks the driver).
+    /// Throws a <see cref="Gpt2Exception"/> ("out of memory: ..." on the CPU, "out of GPU memory: ..." on CUDA) if
+    /// <paramref name="bytes"/> more cannot be allocated now, so that work needing them fails before it starts instead of
+    /// at its first buffer that does not fit. A backend that cannot tell accepts (the CPU's checks what
+    /// <see cref="Allocate"/> checks; CUDA's asks the driver).
     /// </summary>
     internal virtual void RequireAvailable(long bytes, string purpose) { }
+    /// <summary>
+    /// Memory this backend allocates for itself on the first training step of B x T tokens, beyond the model's buffers
+    /// (<see cref="Gpt2Model.TrainingBytes"/>): none on the CPU, CUDA's attention scratch.
+    /// </summary>
+    internal virtual long TrainingScratchBytes(Gpt2Config config, int B, int T) => 0;
 
     protected static string Gib(long bytes) => string.Create(CultureInfo.InvariantCulture, $"{bytes / (double)(1L << 30):0.0} GiB");
+
     /// <summary>
     /// Writes <paramref name="buffer"/>'s bytes to <paramref name="stream"/>: in place where buffers are host memory, else
     /// downloaded <paramref name="chunkElements"/> at a time, so that a checkpoint of a model trained on a GPU takes no host

@@ -57,6 +57,7 @@ public sealed class ProfilingBackend(Backend inner) : Backend
     public override DeviceBuffer UseWeights(TensorView view) => inner.UseWeights(view);
     internal override bool BuffersAreHostMemory => inner.BuffersAreHostMemory;
     internal override void RequireAvailable(long bytes, string purpose) => inner.RequireAvailable(bytes, purpose);
+    internal override long TrainingScratchBytes(Gpt2Config config, int B, int T) => inner.TrainingScratchBytes(config, B, T);
     public override void WarmUp(TensorDType weightType) => inner.WarmUp(weightType);
     public override void Synchronize() => inner.Synchronize();
 

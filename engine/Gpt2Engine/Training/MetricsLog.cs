@@ -24,7 +24,7 @@ public sealed class MetricsLog
         Directory.CreateDirectory(directory);
         var kept = new List<string> { Header };
         if (step > 0 && File.Exists(_path))
-            kept.AddRange(File.ReadLines(_path).Skip(1).Where(line => IsRowUpTo(line, step)));
+            Io("read", () => kept.AddRange(File.ReadLines(_path).Skip(1).Where(line => IsRowUpTo(line, step))));
         AtomicFile.Write(_path, Encoding.UTF8.GetBytes(string.Concat(kept.Select(line => line + "\n"))));
     }
 
@@ -39,6 +39,20 @@ public sealed class MetricsLog
     public void Append(TrainingStep s)
     {
         string validation = float.IsNaN(s.ValidationLoss) ? "" : s.ValidationLoss.ToString("R", CultureInfo.InvariantCulture);
-        File.AppendAllText(_path, string.Create(CultureInfo.InvariantCulture, $"{s.Step},{s.Loss:R},{validation},{s.LearningRate:R},{s.Milliseconds:F1}\n"));
+        string row = string.Create(CultureInfo.InvariantCulture, $"{s.Step},{s.Loss:R},{validation},{s.LearningRate:R},{s.Milliseconds:F1}\n");
+        Io("write", () => File.AppendAllText(_path, row));
+    }
+
+    /// <summary>Runs <paramref name="access"/>, a file error becoming a one-line error that names the log.</summary>
+    private void Io(string verb, Action access)
+    {
+        try
+        {
+            access();
+        }
+        catch (Exception e) when (e is IOException or UnauthorizedAccessException)
+        {
+            throw new Gpt2Exception($"{_path}: cannot {verb} ({e.Message})", e);
+        }
     }
 }

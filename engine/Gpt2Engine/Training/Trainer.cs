@@ -91,15 +91,13 @@ public sealed class Trainer : IDisposable
             }
             if (T > config.ContextLength) throw new Gpt2Exception($"--seq {T} is larger than the model's context of {config.ContextLength} positions");
             // All the memory of the run before the slow part (scanning the data, initialisation, copying the weights in):
-            // a run that does not fit fails at once.
-            // (The initial weights' host array is counted where the buffers are host memory too.)
-            backend.RequireAvailable(RequiredBytes(config, B, T, initialises: stateFile is null && weights is null && backend.BuffersAreHostMemory), $"training {config} on {B} x {T} tokens");
+            // a run that does not fit fails at once. The initial weights' host array counts where the buffers are host memory.
+            bool initialises = stateFile is null && weights is null;
+            backend.RequireAvailable(RequiredBytes(config, B, T, initialises && backend.BuffersAreHostMemory, backend.TrainingScratchBytes(config, B, T)),
+                $"training {config} on {B} x {T} tokens");
             train = TokenDataset.Open(options.DataDirectory, "train", T, config.VocabSize);
             // The checkpoint's data position counts windows of its run's data: other data would be read in another order.
-            if (resumed?.TrainTokens is long tokens && tokens != train.TokenCount)
-                throw new Gpt2Exception($"--data {options.DataDirectory} holds {train.TokenCount:N0} train tokens, but the checkpoint's run trained on {tokens:N0} (in {resumed.DataDirectory}); resume with its data, or start a new run in another --out");
-            if (resumed?.TrainHash is ulong hash && hash != train.ContentHash)
-                throw new Gpt2Exception($"--data {options.DataDirectory} holds {train.TokenCount:N0} train tokens, as many as the checkpoint's run trained on (in {resumed.DataDirectory}), but not the same ones; resume with its data, or start a new run in another --out");
+            if (resumed is not null) RequireSameData(options.DataDirectory, train, resumed);
             if (TokenDataset.ShardPaths(options.DataDirectory, "val").Length > 0) validation = TokenDataset.Open(options.DataDirectory, "val", T, config.VocabSize);
 
             ulong seed = resumed?.Seed ?? options.Seed ?? TrainingOptions.DefaultSeed;
@@ -126,15 +124,33 @@ public sealed class Trainer : IDisposable
         }
     }
 
+    /// <summary>Throws unless <paramref name="train"/> holds the tokens the checkpoint's run trained on (as far as the checkpoint recorded them).</summary>
+    private static void RequireSameData(string directory, TokenDataset train, TrainingCheckpoint.State resumed)
+    {
+        string? difference = resumed.TrainTokens is long tokens && tokens != train.TokenCount ? $", but the checkpoint's run trained on {tokens:N0}"
+            : resumed.TrainHash is ulong hash && hash != train.ContentHash ? ", as many as the checkpoint's run trained on, but not the same ones"
+            : null;
+        if (difference is not null)
+            throw new Gpt2Exception($"--data {directory} holds {train.TokenCount:N0} train tokens{difference} (in {resumed.DataDirectory}); resume with its data, or start a new run in another --out");
+    }
+
     /// <summary>
-    /// The memory a run needs: what a step holds (<see cref="Gpt2Model.TrainingBytes"/>), and
-    /// when it <paramref name="initialises"/> the model from a config, the host array of the random weights (4 bytes a
-    /// parameter), alive until the step's buffers are allocated. <see cref="long.MaxValue"/> if that does not fit in 64 bits.
+    /// The memory a run needs: what a step holds (<see cref="Gpt2Model.TrainingBytes"/>), the backend's own
+    /// <paramref name="scratch"/>, and when <paramref name="initialises"/> is set (a model initialised from a config on a
+    /// backend whose buffers are host memory), the host array of the random weights (4 bytes a parameter), alive until
+    /// the step's buffers are allocated. <see cref="long.MaxValue"/> if that does not fit in 64 bits.
     /// </summary>
-    internal static long RequiredBytes(Gpt2Config config, int B, int T, bool initialises)
+    internal static long RequiredBytes(Gpt2Config config, int B, int T, bool initialises, long scratch = 0)
     {
         long step = Gpt2Model.TrainingBytes(config, B, T), initial = initialises ? sizeof(float) * config.ParameterCount : 0;
-        return step > long.MaxValue - initial ? long.MaxValue : step + initial;
+        try
+        {
+            return checked(step + initial + scratch);
+        }
+        catch (OverflowException)
+        {
+            return long.MaxValue;
+        }
     }
 
     /// <summary>

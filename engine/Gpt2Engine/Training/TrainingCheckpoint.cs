@@ -23,7 +23,7 @@ public static class TrainingCheckpoint
     /// <param name="DataDirectory">The data directory the run trained on (its full path), null in checkpoints from before it was recorded.</param>
     /// <param name="TrainTokens">The tokens of its train split, null likewise.</param>
     /// <param name="TrainHash">The train split's <see cref="TokenDataset.ContentHash"/>, null in checkpoints from before it was recorded.</param>
-    public sealed record State(int Step, long DataPosition, ulong Seed, int SequenceLength, string? DataDirectory, long? TrainTokens, ulong? TrainHash);
+    public sealed record State(int Step, long DataPosition, ulong Seed, int SequenceLength, string? DataDirectory, long? TrainTokens, ulong? TrainHash = null);
 
     /// <summary>
     /// Throws a <see cref="Gpt2Exception"/> if <paramref name="directory"/> holds a checkpoint that a new run there would

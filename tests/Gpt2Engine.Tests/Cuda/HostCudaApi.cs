@@ -27,6 +27,8 @@ internal sealed unsafe partial class HostCudaApi : ICudaApi, IDisposable
     /// <summary>Device memory this stand-in will hand out before answering CUDA_ERROR_OUT_OF_MEMORY.</summary>
     public long MemoryLimit { get; set; } = 1L << 32;
     public long MemoryInUse { get; private set; }
+    /// <summary>MemAlloc calls that succeeded, ever.</summary>
+    public int Allocations { get; private set; }
     /// <summary>The most bytes one device-to-host copy has moved.</summary>
     public long LargestCopyToHost { get; private set; }
     public int Launches { get; private set; }
@@ -91,7 +93,7 @@ internal sealed unsafe partial class HostCudaApi : ICudaApi, IDisposable
 
     public int MemGetInfo(nuint* free, nuint* total)
     {
-        (*free, *total) = ((nuint)(MemoryLimit - MemoryInUse), (nuint)MemoryLimit);
+        (*free, *total) = ((nuint)Math.Max(0, MemoryLimit - MemoryInUse), (nuint)MemoryLimit);
         return Success;
     }
 
@@ -102,6 +104,7 @@ internal sealed unsafe partial class HostCudaApi : ICudaApi, IDisposable
         *address = (ulong)NativeMemory.AlignedAlloc(bytes, 256);
         _allocations[*address] = (long)bytes;
         MemoryInUse += (long)bytes;
+        Allocations++;
         return Success;
     }
 

@@ -29,6 +29,17 @@ public sealed class MetricsLogTests
     }
 
     [Fact]
+    public void A_row_that_cannot_be_written_is_a_one_line_error_naming_the_log()
+    {
+        using var run = new TempDir();
+        var log = new MetricsLog(run.Path, step: 0);
+        File.Delete(run["metrics.csv"]);
+        Directory.CreateDirectory(run["metrics.csv"]);
+        var e = Assert.Throws<Gpt2Exception>(() => log.Append(new TrainingStep(1, 2, 8.5f, 1f, 0.0005f, 10.5, 100, float.NaN, null)));
+        Assert.StartsWith($"{run["metrics.csv"]}: cannot write (", e.Message);
+    }
+
+    [Fact]
     public void A_new_run_starts_an_empty_log()
     {
         using var run = new TempDir();

@@ -52,7 +52,7 @@ public sealed class TrainCommandTests
         var firstToken = tokens.AsSpan(32, 2); // the first token, after the 32-byte header
         BinaryPrimitives.WriteUInt16LittleEndian(firstToken, BinaryPrimitives.ReadUInt16LittleEndian(firstToken) == 198 ? (ushort)199 : (ushort)198);
         File.WriteAllBytes(shard, tokens);
-        AssertOneError($"holds {TrainTokens(prepared.Output)} train tokens, as many as the checkpoint's run trained on (in {data.File("data")}), but not the same ones",
+        AssertOneError($"holds {TrainTokens(prepared.Output)} train tokens, as many as the checkpoint's run trained on, but not the same ones (in {data.File("data")})",
             Run(["train", "--data", altered, "--out", data.File("run"), .. flags, "--steps", "3", "--resume"]));
         Assert.Equal(checkpoint, File.ReadAllBytes(data.File("run", "model.safetensors")));
         // The same tokens in another folder are the run's data.

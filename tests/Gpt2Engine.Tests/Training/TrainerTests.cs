@@ -206,28 +206,82 @@ public sealed class TrainerTests : IDisposable
         Assert.StartsWith($"out of memory: training {Small} on {1 << 27} x 8 tokens needs ", e.Message);
     }
 
+    /// <summary>What CUDA's attention backward and gradient norm allocate on first use, counted independently: seven [B, T, C] copies, the scores' gradient [B, NH, T, T], 256 partial sums.</summary>
+    private static long CudaScratchBytes() => 4 * (7 * N * C + B * NH * T * T) + 256 * sizeof(double);
+
     /// <summary>
-    /// On CUDA the check asks the driver what is free, less a reserve for what is allocated on first use (1/16 of the
-    /// device here): a run that does not fit fails before its first buffer; one that fits is built.
+    /// On CUDA the check asks the driver what is free, less a reserve for cuBLAS (1/16 of the device here): a run that
+    /// does not fit fails before its first buffer; one that just fits is built and trains, its random weights' host
+    /// array not counted against the device.
     /// </summary>
     [HostKernelFact]
     public void On_cuda_a_run_larger_than_the_free_device_memory_fails_before_its_first_buffer()
     {
+        long device = SmallStepBytes() + CudaScratchBytes();
         using (var cuda = new HostCuda())
         {
-            cuda.Api.MemoryLimit = SmallStepBytes(); // the step, but not the reserve (the initial weights are host memory)
+            cuda.Api.MemoryLimit = (device - 1) * 16 / 15; // with the reserve, just short of the run's buffers and scratch
+            Assert.InRange(cuda.Api.MemoryLimit - cuda.Api.MemoryLimit / 16, SmallStepBytes(), device - 1);
+            int allocations = cuda.Api.Allocations;
             var e = Assert.Throws<Gpt2Exception>(() => Trainer.Open(Options("gpu-small"), cuda.Backend));
             Assert.StartsWith($"out of GPU memory: training {Small} on 2 x 8 tokens needs ", e.Message);
             Assert.EndsWith(" free on CPU stand-in", e.Message);
-            Assert.Equal(0, cuda.Api.MemoryInUse);
-            Assert.False(File.Exists(_data.File("gpu-small", "metrics.csv")));
+            Assert.Equal(allocations, cuda.Api.Allocations);
         }
         using (var cuda = new HostCuda())
         {
-            cuda.Api.MemoryLimit = 2 * SmallStepBytes();
+            cuda.Api.MemoryLimit = (device * 16 + 14) / 15 + 16; // with the reserve, a few bytes more than the run needs: less than its 4 bytes a parameter
+            Assert.True(cuda.Api.MemoryLimit - cuda.Api.MemoryLimit / 16 < device + 4 * SmallParameters);
             using var trainer = Trainer.Open(Options("gpu-fits"), cuda.Backend);
-            Assert.True(float.IsFinite(trainer.TrainStep().Loss));
+            Assert.True(float.IsFinite(trainer.TrainStep().Loss)); // the scratch, allocated now, fits too
         }
+    }
+
+    /// <summary>A step's row is in metrics.csv before its checkpoint is written: a run that dies saving it has still logged it.</summary>
+    [Fact]
+    public void A_step_is_logged_before_its_checkpoint()
+    {
+        var options = Options("logged", steps: 2);
+        Directory.CreateDirectory(Path.Combine(options.OutputDirectory, TrainingCheckpoint.ModelFile)); // a checkpoint cannot be written
+        using var trainer = Trainer.Open(options, new CpuBackend(1));
+        var e = Assert.Throws<Gpt2Exception>(() => trainer.Run(_ => { }));
+        Assert.Contains("it is a directory", e.Message);
+        Assert.Equal(["1", "2"], File.ReadLines(Path.Combine(options.OutputDirectory, MetricsLog.FileName)).Skip(1).Select(row => row.Split(',')[0]));
+    }
+
+    /// <summary>
+    /// A checkpoint without the data's fingerprint (written before it was recorded) resumes on data of the same count,
+    /// whatever its tokens; a malformed fingerprint is a one-line error.
+    /// </summary>
+    [Fact]
+    public void A_checkpoint_without_the_data_fingerprint_is_checked_by_count_and_a_malformed_one_is_refused()
+    {
+        var options = Options("fingerprint", steps: 2);
+        using (var trainer = Trainer.Open(options, new CpuBackend(1))) trainer.Run(_ => { });
+        using var other = new TrainingData();
+        var shifted = Cycle(700);
+        shifted[0] = 1;
+        other.WriteSplit("train", shifted, Cycle(300));
+        var resume = options with { Resume = true, Config = null, Steps = 3, DataDirectory = other.Directory };
+        Assert.Contains("but not the same ones", Assert.Throws<Gpt2Exception>(() => Trainer.Open(resume, new CpuBackend(1))).Message);
+
+        EditStateMetadata(options.OutputDirectory, metadata => metadata["train_hash"] = "not-a-hash");
+        Assert.EndsWith("metadata 'train_hash' is not 16 hexadecimal digits", Assert.Throws<Gpt2Exception>(() => Trainer.Open(resume, new CpuBackend(1))).Message);
+
+        EditStateMetadata(options.OutputDirectory, metadata => metadata.Remove("train_hash"));
+        using (var trainer = Trainer.Open(resume, new CpuBackend(1))) Assert.Equal(2, trainer.Step);
+    }
+
+    private static void EditStateMetadata(string directory, Action<Dictionary<string, string>> edit)
+    {
+        string path = Path.Combine(directory, TrainingCheckpoint.StateFile);
+        using (var state = Gpt2Engine.Checkpoints.SafetensorsFile.Open(path))
+        {
+            var metadata = new Dictionary<string, string>(state.Metadata);
+            edit(metadata);
+            Gpt2Engine.Checkpoints.SafetensorsWriter.Write(path + ".edited", state.Tensors.Values, metadata);
+        }
+        File.Move(path + ".edited", path, overwrite: true);
     }
 
     /// <summary>A checkpoint of a run on CUDA holds the device's parameters and moments, downloaded tensor by tensor.</summary>
