@@ -79,8 +79,8 @@ public static class TokenIdText
 
     /// <summary>
     /// The one wording of the warning for text that is not valid <paramref name="encoding"/>, from byte
-    /// <paramref name="at"/> on where that is known (.NET's UTF-16 and UTF-32 decoders do not say it reliably).
+    /// <paramref name="at"/> on.
     /// </summary>
-    internal static void WarnInvalid(TextWriter? warnings, string source, string encoding, long? at) =>
-        warnings?.WriteLine($"gpt2-engine: warning: {source}: invalid {encoding}{(at is long n ? $" at byte {n}" : "")}; invalid bytes are read as U+FFFD");
+    internal static void WarnInvalid(TextWriter? warnings, string source, string encoding, long at) =>
+        warnings?.WriteLine($"gpt2-engine: warning: {source}: invalid {encoding} at byte {at}; invalid bytes are read as U+FFFD");
 }

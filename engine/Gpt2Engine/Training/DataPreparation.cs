@@ -1,3 +1,4 @@
+using System.Buffers.Binary;
 using System.Text;
 using Gpt2Engine.Model;
 using Gpt2Engine.Tokenization;
@@ -112,12 +113,40 @@ public static class DataPreparation
             }
             catch (DecoderFallbackException)
             {
-                TokenIdText.WarnInvalid(warnings, file, encoding.WebName.ToUpperInvariant(), at: null);
+                TokenIdText.WarnInvalid(warnings, file, encoding.WebName.ToUpperInvariant(), FirstInvalidUnit(bytes, mark, encoding));
                 return encoding.GetString(bytes, mark, bytes.Length - mark);
             }
         }
         string text = TokenIdText.DecodeUtf8(bytes, file, warnings);
         return text.StartsWith('\uFEFF') ? text[1..] : text;
+    }
+
+    /// <summary>
+    /// The byte offset (in the file, its mark counted) of the first code unit of UTF-16 or UTF-32 text that does not
+    /// decode: a lone surrogate, a code point past U+10FFFF, or a last unit cut short. Found here because .NET's
+    /// decoders do not say where reliably. -1 if there is none.
+    /// </summary>
+    internal static long FirstInvalidUnit(ReadOnlySpan<byte> bytes, int mark, Encoding encoding)
+    {
+        int size = encoding is UTF32Encoding ? 4 : 2;
+        bool bigEndian = encoding.Preamble[0] != 0xFF; // the little-endian marks begin FF FE
+        static uint Unit(ReadOnlySpan<byte> unit, bool bigEndian) => unit.Length == 4
+            ? (bigEndian ? BinaryPrimitives.ReadUInt32BigEndian(unit) : BinaryPrimitives.ReadUInt32LittleEndian(unit))
+            : (bigEndian ? BinaryPrimitives.ReadUInt16BigEndian(unit) : BinaryPrimitives.ReadUInt16LittleEndian(unit));
+        static bool IsHigh(uint u) => u is >= 0xD800 and <= 0xDBFF;
+        static bool IsLow(uint u) => u is >= 0xDC00 and <= 0xDFFF;
+        for (int at = mark; at < bytes.Length; at += size)
+        {
+            if (bytes.Length - at < size) return at;
+            uint unit = Unit(bytes.Slice(at, size), bigEndian);
+            if (size == 4 ? unit > 0x10FFFF || IsHigh(unit) || IsLow(unit) : IsLow(unit)) return at;
+            if (size == 2 && IsHigh(unit))
+            {
+                if (bytes.Length - at < 2 * size || !IsLow(Unit(bytes.Slice(at + size, size), bigEndian))) return at;
+                at += size; // the pair's low half
+            }
+        }
+        return -1;
     }
 
     /// <summary>The encodings a mark can name besides UTF-8; UTF-32 LE first, as its mark begins with UTF-16 LE's.</summary>

@@ -221,12 +221,28 @@ public sealed class DataTests
         File.WriteAllBytes(data.File("bad16.txt"), [0xFF, 0xFE, (byte)'A', 0, 0x00, 0xD8, (byte)'B', 0]);
         var badWarnings = new StringWriter();
         DataPreparation.Prepare([data.File("bad16.txt")], data.File("out"), 0, badWarnings);
-        Assert.Equal($"gpt2-engine: warning: {data.File("bad16.txt")}: invalid UTF-16; invalid bytes are read as U+FFFD", badWarnings.ToString().TrimEnd());
+        Assert.Equal($"gpt2-engine: warning: {data.File("bad16.txt")}: invalid UTF-16 at byte 4; invalid bytes are read as U+FFFD", badWarnings.ToString().TrimEnd());
         using (var bad = TokenShard.Open(data.File("out", "train_000.bin")))
             Assert.Equal([50256, .. Gpt2Engine.Tokenization.Gpt2Tokenizer.Default.Encode("A\uFFFDB")], bad.Tokens(0, (int)bad.Count).ToArray().Select(t => (int)t));
 
         File.WriteAllBytes(data.File("mark.txt"), [0xEF, 0xBB, 0xBF]);
         Assert.Contains("mark.txt: the file is empty", Assert.Throws<Gpt2Exception>(() => DataPreparation.Prepare([data.File("mark.txt")], data.File("out"), 0)).Message);
+    }
+
+    /// <summary>Where UTF-16 and UTF-32 text first fails to decode, byte offsets worked out by hand (the mark counted).</summary>
+    [Theory]
+    [InlineData("utf-16", new byte[] { 0xFF, 0xFE, 0x41, 0, 0x3D, 0xD8, 0x00, 0xDE, 0x00, 0xDC }, 8)] // A, a pair (U+1F600), then a lone low half
+    [InlineData("utf-16", new byte[] { 0xFF, 0xFE, 0x41, 0, 0x3D, 0xD8 }, 4)] // a high half at the end
+    [InlineData("utf-16", new byte[] { 0xFF, 0xFE, 0x41, 0, 0x42 }, 4)] // an odd last byte
+    [InlineData("utf-16BE", new byte[] { 0xFE, 0xFF, 0, 0x41, 0xD8, 0x3D, 0, 0x42 }, 4)] // a high half, then B
+    [InlineData("utf-32", new byte[] { 0xFF, 0xFE, 0, 0, 0x41, 0, 0, 0, 0, 0, 0x11, 0 }, 8)] // A, then 0x110000
+    [InlineData("utf-32BE", new byte[] { 0, 0, 0xFE, 0xFF, 0, 0, 0xD8, 0x00 }, 4)] // a surrogate code point
+    [InlineData("utf-32", new byte[] { 0xFF, 0xFE, 0, 0, 0x41, 0, 0, 0, 0x42, 0 }, 8)] // a last unit cut short
+    public void The_first_invalid_utf16_or_utf32_unit_is_found(string encodingName, byte[] bytes, long expected)
+    {
+        var encoding = System.Text.Encoding.GetEncoding(encodingName);
+        Assert.Equal(expected, DataPreparation.FirstInvalidUnit(bytes, encoding.Preamble.Length, encoding));
+        Assert.Equal(-1, DataPreparation.FirstInvalidUnit([.. encoding.Preamble, .. encoding.GetBytes("A\U0001F600B")], encoding.Preamble.Length, encoding));
     }
 
     /// <summary>
