@@ -46,7 +46,12 @@ public sealed class Gpt2Model : IDisposable
         }
         ParameterMemory = Own(backend.Allocate(Layout.TotalCount));
         foreach (var spec in Layout.Specs)
-            backend.Upload<float>(ParameterMemory.Slice(spec.Offset, spec.Count), weights[spec.Name].ToFloatArray());
+        {
+            var (view, destination) = (weights[spec.Name], ParameterMemory.Slice(spec.Offset, spec.Count));
+            // F32 straight from the checkpoint's mapping; other types widened through a copy.
+            if (view.DType == TensorDType.F32) backend.Upload(destination, view.AsSpan<float>());
+            else backend.Upload<float>(destination, view.ToFloatArray());
+        }
         Parameters = ModelParameters.Slices(Layout, Config.Layers, ParameterMemory);
         GradientMemory = Own(backend.Allocate(Layout.TotalCount));
         Gradients = ModelParameters.Slices(Layout, Config.Layers, GradientMemory);
