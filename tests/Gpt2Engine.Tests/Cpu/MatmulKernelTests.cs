@@ -76,7 +76,7 @@ public sealed unsafe class MatmulKernelTests
     public void Gemm_matches_the_float64_loop_on_odd_sizes(SimdLevel level)
     {
         var random = new Random(7);
-        foreach (int M in (int[])[1, 2, 3, 5, 6, 13])
+        foreach (int M in (int[])[1, 2, 3, 5, 6, 13, MatmulKernels.GemvMaxRows - 1, MatmulKernels.GemvMaxRows + 1, 22]) // the matrix-vector path, then packed tiles, whole and partial
         foreach (var (N, K) in ((int, int)[])[(67, 37), (130, 129), (17, 300)])
         foreach (var layout in (MatrixLayout[])[MatrixLayout.KN, MatrixLayout.NK])
         foreach (bool transposedA in (bool[])[false, true])
@@ -117,7 +117,7 @@ public sealed unsafe class MatmulKernelTests
         var random = new Random(9);
         foreach (var (N, K) in ((int, int)[])[(4099, 203), (2053, 66), (8195, 7)])
         foreach (var layout in (MatrixLayout[])[MatrixLayout.KN, MatrixLayout.NK])
-        foreach (int M in (int[])[1, 3])
+        foreach (int M in (int[])[1, 3, MatmulKernels.GemvMaxRows - 1])
         foreach (int threads in (int[])[1, 2, 3])
         foreach (bool bf16 in (bool[])[false, true])
         {
