@@ -34,11 +34,14 @@ internal static unsafe class MatmulKernels
     private const long GemvUnitBytes = 128 << 10;
     /// <summary>
     /// Fewer rows than this stream B once and apply each piece of it to every row while it is in cache (the
-    /// matrix-vector path), rather than packing B for the micro-kernel. Decoding 4-15 samples as a batch is where
-    /// it tells: 124M fp32, 48 steps, 2 threads (A B B A twice): 8 samples 2.17-2.30 s against 2.76-3.23 packed, 12
-    /// samples 2.86-3.21 against 3.14-3.77, 16 samples 3.88-4.32 against 3.65-4.23.
+    /// matrix-vector path), rather than packing B for the micro-kernel: 16 for fp32 weights, 6 for bf16, which are
+    /// widened again for every row. Decoding a batch of samples is where it tells (A B B A, 2 threads, the path forced
+    /// either way): 124M fp32, 48 steps, 8 samples 2.17-2.30 s against 2.76-3.23 packed, 15 samples 3.61-4.12 against
+    /// 3.78-4.23, 16 samples 3.88-4.32 against 3.65-4.23; 124M bf16, 32 steps, 4 samples 1.01-1.15 s against
+    /// 1.37-1.52, 6 samples 1.37-1.57 against 1.43-1.71, 8 samples 1.43-2.17 against 1.55-1.68; 1558M bf16, 7 steps,
+    /// 8 samples 3.85-4.58 s against 3.40-3.70.
     /// </summary>
-    internal const int GemvMaxRows = 16;
+    internal static int GemvMaxRows(TensorDType weights) => weights == TensorDType.BF16 ? 6 : 16;
     /// <summary>Bytes of an [N, K] weight that the matrix-vector path applies to every row before the next: L2-sized.</summary>
     private const long GemvBlockBytes = 256 << 10;
 
@@ -168,7 +171,7 @@ internal static unsafe class MatmulKernels
     private static void Run<TOps, TV, TW>(GemmArguments g, int threads) where TOps : IVectorOps<TV> where TV : unmanaged where TW : unmanaged
     {
         // Few rows: stream B once, each piece applied to every row from cache, instead of packing it.
-        if (g.M < GemvMaxRows && (g.Layout == MatrixLayout.KN || g.ADepthStride == 1))
+        if (g.M < GemvMaxRows(typeof(TW) == typeof(ushort) ? TensorDType.BF16 : TensorDType.F32) && (g.Layout == MatrixLayout.KN || g.ADepthStride == 1))
         {
             if (g.Layout == MatrixLayout.KN) GemvSplitDepth<TOps, TV, TW>(g, threads);
             else CpuParallel.For((g.N + GemvChunk - 1) / GemvChunk, threads, new GemvColumnChunks<TOps, TV, TW>(g));
