@@ -34,8 +34,9 @@ internal static unsafe class MatmulKernels
     private const long GemvUnitBytes = 128 << 10;
     /// <summary>
     /// Fewer rows than this stream B once and apply each piece of it to every row while it is in cache (the
-    /// matrix-vector path), rather than packing B for the micro-kernel: 16 for fp32 weights, 6 for bf16, which are
-    /// widened again for every row. Decoding a batch of samples is where it tells (A B B A, 2 threads, the path forced
+    /// matrix-vector path), rather than packing B for the micro-kernel: 16 for fp32 weights, 6 for bf16, whose packing
+    /// reads half the bytes and so wins sooner (with many rows the path is bound by its passes over cached weights).
+    /// Decoding a batch of samples is where it tells (A B B A, 2 threads, the path forced
     /// either way): 124M fp32, 48 steps, 8 samples 2.17-2.30 s against 2.76-3.23 packed, 15 samples 3.61-4.12 against
     /// 3.78-4.23, 16 samples 3.88-4.32 against 3.65-4.23; 124M bf16, 32 steps, 4 samples 1.01-1.15 s against
     /// 1.37-1.52, 6 samples 1.37-1.57 against 1.43-1.71, 8 samples 1.43-2.17 against 1.55-1.68; 1558M bf16, 7 steps,
